@@ -1,0 +1,20 @@
+/**
+ * @file Learning-rate schedules as pure functions of the step (diffusers' get_scheduler names):
+ * the caller sets `optimizer.lr = schedule(step)` before each step.
+ */
+
+export type LearningRateSchedule = (step: number) => number;
+
+/** Linear warmup from 0 to `lr` over `warmupSteps`, then constant. */
+export function constantWithWarmup(lr: number, warmupSteps: number): LearningRateSchedule {
+  return (step) => (warmupSteps > 0 && step < warmupSteps ? (lr * (step + 1)) / warmupSteps : lr);
+}
+
+/** Linear warmup, then a half-cosine decay from `lr` to `minLr` at `totalSteps`. */
+export function cosineWithWarmup(lr: number, warmupSteps: number, totalSteps: number, minLr = 0): LearningRateSchedule {
+  return (step) => {
+    if (warmupSteps > 0 && step < warmupSteps) return (lr * (step + 1)) / warmupSteps;
+    const progress = Math.min(1, (step - warmupSteps) / Math.max(1, totalSteps - warmupSteps));
+    return minLr + 0.5 * (lr - minLr) * (1 + Math.cos(Math.PI * progress));
+  };
+}
