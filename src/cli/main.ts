@@ -1,0 +1,45 @@
+/**
+ * @file The `alter` command line: a table of subcommands, each in commands/. Errors a user can fix
+ * (bad flags, missing files, invalid configs) are printed as one line without a stack trace and exit
+ * with status 2; anything else is a bug and prints its stack (status 1).
+ */
+import { Command, CommanderError } from "commander";
+import { registerBench } from "./commands/bench.js";
+import { UserError } from "./errors.js";
+
+export function buildProgram(): Command {
+  const program = new Command("alter")
+    .description(
+      "ALTER for diffusion UNets: layer-pruned temporal experts, on a native CPU tensor engine.\n" +
+        "Run `alter <command> --help` for the options of a command.",
+    )
+    .version("0.1.0")
+    .showHelpAfterError("(run with --help for usage)")
+    .exitOverride();
+  registerBench(program);
+  return program;
+}
+
+/** Runs the CLI with the given arguments; resolves to the exit status. */
+export async function main(argv: string[]): Promise<number> {
+  const program = buildProgram();
+  try {
+    await program.parseAsync(argv, { from: "user" });
+    return 0;
+  } catch (err) {
+    if (err instanceof CommanderError) {
+      // Help and version exit "successfully"; parse errors were already printed by commander.
+      return err.exitCode === 0 ? 0 : 2;
+    }
+    if (err instanceof UserError) {
+      process.stderr.write(`alter: ${err.message}\n`);
+      return 2;
+    }
+    throw err;
+  }
+}
+
+const invokedDirectly = process.argv[1] !== undefined && import.meta.url.endsWith(process.argv[1].replace(/\\/g, "/"));
+if (invokedDirectly) {
+  main(process.argv.slice(2)).then((code) => (process.exitCode = code));
+}
