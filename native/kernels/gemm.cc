@@ -48,8 +48,8 @@ thread_local Scratch tl_pack_a;
 thread_local Scratch tl_pack_b;
 
 int64_t env_or(const char* n, int64_t d) { const char* e = std::getenv(n); return e ? std::atol(e) : d; }
-int64_t kKcMax = env_or("KC", 320);  // depth of a packed block
-int64_t kMcMax = env_or("MC", 168);  // rows of a packed A block (multiple of every MR)
+int64_t kKcMax = env_or("KC", 256);  // depth of a packed block
+int64_t kMcMax = env_or("MC", 84);  // rows of a packed A block (multiple of every MR)
 int64_t kNcMax = env_or("NC", 2048); // columns of a packed B block
 
 // Matrix views: element (i, k) of op(A) and (k, j) of op(B).
@@ -182,6 +182,45 @@ ALTER_AVX512 void pack_a_notrans_avx512(const float* A, int64_t lda, int64_t i0,
       const __mmask16 m = static_cast<__mmask16>((1u << MR) - 1);
       for (int64_t kk = 0; kk < rem; ++kk) _mm512_mask_storeu_ps(d + (k + kk) * MR, m, r[kk]);
     }
+  }
+}
+
+// Packs a row-major B (no transpose) into NR=32 column panels: contiguous 32-float copies.
+ALTER_AVX512 void pack_b_notrans_avx512(const float* B, int64_t ldb, int64_t k0, int64_t kc,
+                                        int64_t j0, int64_t nc, float* dst) {
+  constexpr int NR = 32;
+  for (int64_t jp = 0; jp < nc; jp += NR) {
+    const int64_t nr = std::min<int64_t>(NR, nc - jp);
+    float* d = dst + jp * kc;
+    const float* src = B + k0 * ldb + j0 + jp;
+    if (nr == NR) {
+      for (int64_t k = 0; k < kc; ++k) {
+        _mm512_store_ps(d + k * NR, _mm512_loadu_ps(src + k * ldb));
+        _mm512_store_ps(d + k * NR + 16, _mm512_loadu_ps(src + k * ldb + 16));
+      }
+    } else {
+      const __mmask16 m0 = static_cast<__mmask16>(nr >= 16 ? 0xFFFF : (1u << nr) - 1);
+      const __mmask16 m1 = static_cast<__mmask16>(nr > 16 ? (1u << (nr - 16)) - 1 : 0);
+      for (int64_t k = 0; k < kc; ++k) {
+        _mm512_store_ps(d + k * NR, _mm512_maskz_loadu_ps(m0, src + k * ldb));
+        _mm512_store_ps(d + k * NR + 16, _mm512_maskz_loadu_ps(m1, src + k * ldb + 16));
+      }
+    }
+  }
+}
+
+// Packs op(A) = A^T (A is [K, M] row-major) into MR=14 row panels: contiguous 14-float copies.
+ALTER_AVX512 void pack_a_trans_avx512(const float* A, int64_t lda, int64_t i0, int64_t mc,
+                                      int64_t k0, int64_t kc, float* dst) {
+  constexpr int MR = 14;
+  for (int64_t ip = 0; ip < mc; ip += MR) {
+    const int64_t mr = std::min<int64_t>(MR, mc - ip);
+    float* d = dst + ip * kc;
+    const float* src = A + k0 * lda + i0 + ip;
+    const __mmask16 lm = static_cast<__mmask16>((1u << mr) - 1);
+    const __mmask16 sm = static_cast<__mmask16>((1u << MR) - 1);
+    for (int64_t k = 0; k < kc; ++k)
+      _mm512_mask_storeu_ps(d + k * MR, sm, _mm512_maskz_loadu_ps(lm, src + k * lda));
   }
 }
 
@@ -451,7 +490,7 @@ void pack_b(const Arch& ar, bool tB, const float* B, int64_t ldb, int64_t k0, in
 #if ALTER_X86
   if (ar.isa == Isa::Avx512) {
     if (tB) pack_b_trans_avx512(B, ldb, k0, kc, j0, nc, dst);
-    else pack_b_generic<kNr512>(false, B, ldb, k0, kc, j0, nc, dst);
+    else pack_b_notrans_avx512(B, ldb, k0, kc, j0, nc, dst);
     return;
   }
   if (ar.isa == Isa::Avx2) return pack_b_generic<kNr256>(tB, B, ldb, k0, kc, j0, nc, dst);
@@ -464,7 +503,7 @@ void pack_a(const Arch& ar, bool tA, const float* A, int64_t lda, int64_t i0, in
 #if ALTER_X86
   if (ar.isa == Isa::Avx512) {
     if (!tA) pack_a_notrans_avx512<kMr512>(A, lda, i0, mc, k0, kc, dst);
-    else pack_a_generic<kMr512>(true, A, lda, i0, mc, k0, kc, dst);
+    else pack_a_trans_avx512(A, lda, i0, mc, k0, kc, dst);
     return;
   }
   if (ar.isa == Isa::Avx2) return pack_a_generic<kMr256>(tA, A, lda, i0, mc, k0, kc, dst);

@@ -3,7 +3,7 @@
  */
 export { Tensor, needsGrad, type DType } from "./tensor.js";
 export { noGrad, isGradEnabled, clearGrad, type GradNode } from "./autograd.js";
-export { scope, keep, unkeep, liveBuffers, clearPool } from "./memory.js";
+export { scope, keep, unkeep, liveBuffers, clearPool, withMetaTensors, isMetaAllocation } from "./memory.js";
 export { Generator } from "./rng.js";
 export * from "./shape.js";
 export { kernels, nativeKernels, nativeLoadError, referenceKernels } from "./kernels/index.js";

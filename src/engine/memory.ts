@@ -58,17 +58,48 @@ export function liveBuffers(): number {
   return liveStorages;
 }
 
+let metaDepth = 0;
+
+/**
+ * Runs fn with "meta" allocation: tensors created by the factories inside have a shape but no
+ * memory. Used to build a model from its config alone (for MAC counts, or to inspect a model as
+ * large as Stable Diffusion without allocating its weights). Reading a meta tensor's data throws.
+ */
+export function withMetaTensors<T>(fn: () => T): T {
+  metaDepth++;
+  try {
+    return fn();
+  } finally {
+    metaDepth--;
+  }
+}
+
+export function isMetaAllocation(): boolean {
+  return metaDepth > 0;
+}
+
 /** The memory behind one or more tensors (a reshape shares its input's storage). */
 export class Storage {
   #data: Buffer | null;
   #refs = 0;
+  /** A shape-only storage (see withMetaTensors). */
+  readonly meta: boolean;
 
-  constructor(data: Buffer) {
+  constructor(data: Buffer, meta = false) {
     this.#data = data;
+    this.meta = meta;
     liveStorages++;
   }
 
+  /** A storage with no memory, for a tensor that only carries a shape. */
+  static meta(): Storage {
+    return new Storage(new Float32Array(0), true);
+  }
+
   get data(): Buffer {
+    if (this.meta) {
+      throw new Error("alter: this tensor was built with withMetaTensors() and has a shape but no data; load weights into a normally built model instead");
+    }
     if (this.#data === null) {
       throw new Error(
         "alter: a tensor was used after it was disposed (it was created inside a scope() that has " +

@@ -9,7 +9,7 @@
  */
 import { isGradEnabled, runBackward, type GradNode } from "./autograd.js";
 import { kernels } from "./kernels/index.js";
-import { allocFloat32, Storage, track, type Disposable } from "./memory.js";
+import { allocFloat32, isMetaAllocation, Storage, track, type Disposable } from "./memory.js";
 import { contiguousStrides, formatShape, numel, type Shape } from "./shape.js";
 import type { Generator } from "./rng.js";
 import * as elementwise from "./ops/elementwise.js";
@@ -38,7 +38,7 @@ export class Tensor implements Disposable {
     if (shape.some((d) => !Number.isInteger(d) || d < 0)) {
       throw new Error(`Tensor: invalid shape ${formatShape(shape)} (dimensions must be integers >= 0)`);
     }
-    if (storage.data.length !== size) {
+    if (!storage.meta && storage.data.length !== size) {
       throw new Error(
         `Tensor: shape ${formatShape(shape)} needs ${size} elements but the buffer holds ${storage.data.length}`,
       );
@@ -55,12 +55,13 @@ export class Tensor implements Disposable {
 
   /** An uninitialised float32 tensor (memory reused from the pool). */
   static empty(shape: Shape): Tensor {
+    if (isMetaAllocation()) return new Tensor(Storage.meta(), shape);
     return new Tensor(new Storage(allocFloat32(numel(shape))), shape);
   }
 
   static full(shape: Shape, value: number): Tensor {
     const t = Tensor.empty(shape);
-    kernels.fill(t.size, value, t.f32);
+    if (!t.isMeta) kernels.fill(t.size, value, t.f32);
     return t;
   }
 
@@ -98,12 +99,14 @@ export class Tensor implements Disposable {
   }
 
   static uniform(shape: Shape, generator: Generator, low = 0, high = 1): Tensor {
+    if (isMetaAllocation()) return Tensor.empty(shape);
     const u = generator.uniform(numel(shape));
     if (low !== 0 || high !== 1) for (let i = 0; i < u.length; i++) u[i] = low + (high - low) * u[i];
     return Tensor.wrap(u, shape);
   }
 
   static randn(shape: Shape, generator: Generator, std = 1): Tensor {
+    if (isMetaAllocation()) return Tensor.empty(shape);
     return Tensor.wrap(generator.normal(numel(shape), 0, std), shape);
   }
 
@@ -125,6 +128,11 @@ export class Tensor implements Disposable {
     const data = this.data;
     if (!(data instanceof Int32Array)) throw new Error("expected an int32 tensor, got float32");
     return data;
+  }
+
+  /** A shape-only tensor built under withMetaTensors() (no data). */
+  get isMeta(): boolean {
+    return this.#storage.meta;
   }
 
   get rank(): number {

@@ -8,6 +8,7 @@ import type { Tensor } from "../engine/tensor.js";
 import { scaledDotProductAttention } from "../engine/ops/attention.js";
 import { Module } from "../nn/module.js";
 import { Dropout, Linear } from "../nn/layers.js";
+import { joinName, type MacCounter } from "../nn/macs.js";
 
 export interface AttentionOptions {
   queryDim: number;
@@ -45,6 +46,18 @@ export class Attention extends Module {
     const attended = scaledDotProductAttention(q, k, v, this.heads);
     return this.to_out[1].forward(this.to_out[0].forward(attended));
   }
+
+  /** MACs for one sequence of Lq queries attending to Lk keys. */
+  countMacs(counter: MacCounter, name: string, queryLength: number, keyLength: number): void {
+    const inner = this.to_q.outFeatures;
+    this.to_q.countMacs(counter, joinName(name, "to_q"), queryLength);
+    this.to_k.countMacs(counter, joinName(name, "to_k"), keyLength);
+    this.to_v.countMacs(counter, joinName(name, "to_v"), keyLength);
+    // Q K^T and P V: each heads * Lq * Lk * headDim = Lq * Lk * inner.
+    counter.add(joinName(name, "qk"), "attention", queryLength * keyLength * inner);
+    counter.add(joinName(name, "av"), "attention", queryLength * keyLength * inner);
+    this.to_out[0].countMacs(counter, joinName(name, "to_out.0"), queryLength);
+  }
 }
 
 /** GEGLU (Shazeer 2020): one projection to 2x width, split into value and gate, value * gelu(gate). */
@@ -73,5 +86,10 @@ export class FeedForward extends Module {
 
   forward(x: Tensor): Tensor {
     return this.net[2].forward(this.net[1].forward(this.net[0].forward(x)));
+  }
+
+  countMacs(counter: MacCounter, name: string, rows: number): void {
+    this.net[0].proj.countMacs(counter, joinName(name, "net.0.proj"), rows);
+    this.net[2].countMacs(counter, joinName(name, "net.2"), rows);
   }
 }

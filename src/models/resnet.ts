@@ -9,6 +9,7 @@ import type { Generator } from "../engine/rng.js";
 import type { Tensor } from "../engine/tensor.js";
 import { Module } from "../nn/module.js";
 import { Conv2d, Dropout, GroupNorm, Linear } from "../nn/layers.js";
+import { joinName, type MacCounter } from "../nn/macs.js";
 
 export interface ResnetBlock2DOptions {
   inChannels: number;
@@ -62,5 +63,13 @@ export class ResnetBlock2D extends Module {
     const shortcut = this.conv_shortcut === null ? x : this.conv_shortcut.forward(x);
     const out = shortcut.add(h);
     return this.outputScaleFactor === 1 ? out : out.mul(1 / this.outputScaleFactor);
+  }
+
+  /** MACs for one H x W image (the time projection counts once per image). */
+  countMacs(counter: MacCounter, name: string, height: number, width: number): void {
+    this.conv1.countMacs(counter, joinName(name, "conv1"), height, width);
+    this.time_emb_proj?.countMacs(counter, joinName(name, "time_emb_proj"), 1);
+    this.conv2.countMacs(counter, joinName(name, "conv2"), height, width);
+    this.conv_shortcut?.countMacs(counter, joinName(name, "conv_shortcut"), height, width);
   }
 }

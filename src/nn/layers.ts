@@ -11,6 +11,7 @@ import { groupNorm, layerNorm } from "../engine/ops/norm.js";
 import { embedding } from "../engine/ops/indexing.js";
 import { dropout } from "../engine/ops/loss.js";
 import { Module, parameter } from "./module.js";
+import type { MacCounter } from "./macs.js";
 
 /** Where layers draw their initial weights from unless told otherwise (deterministic). */
 const defaultInit = (): Generator => new Generator(0);
@@ -33,6 +34,11 @@ export class Linear extends Module {
 
   forward(x: Tensor): Tensor {
     return linear(x, this.weight, this.bias);
+  }
+
+  /** MACs for `rows` input vectors. */
+  countMacs(counter: MacCounter, name: string, rows: number): void {
+    counter.add(name, "linear", rows * this.inFeatures * this.outFeatures);
   }
 }
 
@@ -62,6 +68,19 @@ export class Conv2d extends Module {
 
   forward(x: Tensor): Tensor {
     return conv2d(x, this.weight, this.bias, { stride: this.stride, padding: this.padding });
+  }
+
+  /** Output size of an H x W input. */
+  outputSize(height: number, width: number): [number, number] {
+    const k = this.kernelSize, p = this.padding, s = this.stride;
+    return [Math.floor((height + 2 * p - k) / s) + 1, Math.floor((width + 2 * p - k) / s) + 1];
+  }
+
+  /** MACs for one H x W image; returns the output size. */
+  countMacs(counter: MacCounter, name: string, height: number, width: number): [number, number] {
+    const [oh, ow] = this.outputSize(height, width);
+    counter.add(name, "conv", oh * ow * this.outChannels * this.inChannels * this.kernelSize * this.kernelSize);
+    return [oh, ow];
   }
 }
 
