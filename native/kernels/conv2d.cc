@@ -120,11 +120,19 @@ void im2col_tile(const Gather& g, int64_t r0, int64_t r1, float* col) {
   }
 }
 
-// Rows per tile so that one im2col tile is about 256 KiB (a multiple of the 14-row micro-tile).
+// Rows per tile so that one im2col tile is about 256 KiB (a multiple of the 14-row micro-tile),
+// but at least 112 rows so the per-tile B packing stays amortised for deep reductions.
 int64_t tile_rows(int64_t kd, int64_t rows) {
   int64_t t = (64 * 1024) / std::max<int64_t>(kd, 1);
-  t = std::max<int64_t>(28, t / 14 * 14);
-  return std::min(t, rows);
+  t = std::max<int64_t>(112, t / 14 * 14);
+  return std::max<int64_t>(1, std::min(t, rows));
+}
+
+thread_local ConvScratch tl_colfull;
+
+void add_bias(float* o, int64_t rows, int64_t O, const float* bias) {
+  for (int64_t r = 0; r < rows; ++r)
+    for (int64_t j = 0; j < O; ++j) o[r * O + j] += bias[j];
 }
 
 // out[rows, O] = gather(rows) * Wm[kd, O] (+ bias), tiled over rows across threads.
@@ -133,6 +141,17 @@ void gather_gemm(const Gather& g, int64_t rows, int64_t O, const float* Wm, cons
   const int64_t kd = g.KH * g.KW * g.srcC;
   const int64_t tr = tile_rows(kd, rows);
   const int64_t ntiles = (rows + tr - 1) / tr;
+  const int nt = num_threads();
+  if (nt > 1 && ntiles < 4 * nt && rows * kd <= (int64_t(1) << 22)) {
+    // Few row tiles (small images, deep reductions): one im2col of everything, then a GEMM that
+    // threads over its own blocks, so the threads stay balanced.
+    float* col = tl_colfull.get(static_cast<size_t>(rows * kd));
+    parallel_for(rows, 16, [&](int64_t r0, int64_t r1) { im2col_tile(g, r0, r1, col + r0 * kd); });
+    sgemm(false, false, rows, O, kd, 1.0f, col, kd, Wm, O, 0.0f, out, O);
+    if (bias != nullptr)
+      parallel_for(rows, 64, [&](int64_t r0, int64_t r1) { add_bias(out + r0 * O, r1 - r0, O, bias); });
+    return;
+  }
   parallel_for(ntiles, 1, [&](int64_t t0, int64_t t1) {
     float* col = tl_col.get(static_cast<size_t>(tr * kd));
     for (int64_t t = t0; t < t1; ++t) {
@@ -140,9 +159,7 @@ void gather_gemm(const Gather& g, int64_t rows, int64_t O, const float* Wm, cons
       im2col_tile(g, r0, r1, col);
       float* o = out + r0 * O;
       detail::sgemm_serial(false, false, r1 - r0, O, kd, 1.0f, col, kd, Wm, O, 0.0f, o, O);
-      if (bias != nullptr)
-        for (int64_t r = 0; r < r1 - r0; ++r)
-          for (int64_t j = 0; j < O; ++j) o[r * O + j] += bias[j];
+      if (bias != nullptr) add_bias(o, r1 - r0, O, bias);
     }
   });
 }
@@ -176,7 +193,7 @@ void conv2d_forward(const Conv2dShape& s, const float* x, const float* w, const 
   }
   if (is_pointwise(s)) {
     // y = x * w^T with w viewed as [O, C]: no copy at all.
-    const int64_t tr = std::max<int64_t>(14 * 16, (rows + num_threads() - 1) / num_threads());
+    const int64_t tr = std::min<int64_t>(rows, 14 * 16);
     const int64_t ntiles = (rows + tr - 1) / tr;
     parallel_for(ntiles, 1, [&](int64_t t0, int64_t t1) {
       for (int64_t t = t0; t < t1; ++t) {
@@ -184,9 +201,7 @@ void conv2d_forward(const Conv2dShape& s, const float* x, const float* w, const 
         float* o = y + r0 * s.O;
         detail::sgemm_serial(false, true, r1 - r0, s.O, s.C, 1.0f, x + r0 * s.C, s.C, w, s.C,
                              0.0f, o, s.O);
-        if (bias != nullptr)
-          for (int64_t r = 0; r < r1 - r0; ++r)
-            for (int64_t j = 0; j < s.O; ++j) o[r * s.O + j] += bias[j];
+        if (bias != nullptr) add_bias(o, r1 - r0, s.O, bias);
       }
     });
     return;

@@ -247,6 +247,8 @@ void conv_tests(const char* isa) {
   conv_check(isa, make_shape(1, 12, 9, 4, 6, 2, 3, 2, 1, 0, 1), true);       // mixed strides
   conv_check(isa, make_shape(2, 16, 16, 32, 64, 3, 3, 1, 1, 1, 1), true);    // UNet-like
   conv_check(isa, make_shape(1, 16, 16, 64, 32, 3, 3, 2, 2, 1, 1), true);    // downsample
+  conv_check(isa, make_shape(4, 32, 32, 16, 24, 3, 3, 1, 1, 1, 1), true);    // many row tiles
+  conv_check(isa, make_shape(1, 4, 4, 160, 256, 3, 3, 1, 1, 1, 1), true);    // deep, tiny image
   conv_check(isa, make_shape(1, 5, 5, 4, 3, 5, 5, 1, 1, 2, 2), false);       // 5x5
   conv_check(isa, make_shape(1, 1, 1, 7, 3, 3, 3, 1, 1, 1, 1), true);        // 1x1 image
   // Zero-sized batch: must not touch memory.
