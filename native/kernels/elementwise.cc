@@ -68,11 +68,13 @@ void unary_forward(Unary op, int64_t n, const float* x, float* y) {
     case Unary::Sigmoid: map1(n, g, x, y, [](float v) { return sigmoid(v); }); break;
     case Unary::Silu: map1(n, g, x, y, [](float v) { return v * sigmoid(v); }); break;
     case Unary::GeluErf:
-      map1(n, g, x, y, [](float v) { return 0.5f * v * (1.f + std::erf(v * kSqrt1_2)); });
+      // 0.5*(1 + erf(v/sqrt2)) == 0.5*erfc(-v/sqrt2), which keeps precision for negative v.
+      map1(n, g, x, y, [](float v) { return 0.5f * v * std::erfc(-v * kSqrt1_2); });
       break;
     case Unary::GeluTanh:
+      // 0.5*(1 + tanh(u)) == sigmoid(2u): no cancellation for negative u.
       map1(n, g, x, y, [](float v) {
-        return 0.5f * v * (1.f + std::tanh(kSqrt2OverPi * (v + kGeluC * v * v * v)));
+        return v * sigmoid(2.f * kSqrt2OverPi * (v + kGeluC * v * v * v));
       });
       break;
     case Unary::Relu:
@@ -117,17 +119,18 @@ void unary_backward(Unary op, int64_t n, const float* x, const float* y, const f
       break;
     case Unary::GeluErf:
       map3(n, g, x, y, dy, dx, [](float u, float, float d) {
-        const float cdf = 0.5f * (1.f + std::erf(u * kSqrt1_2));
+        const float cdf = 0.5f * std::erfc(-u * kSqrt1_2);
         const float pdf = kInvSqrt2Pi * std::exp(-0.5f * u * u);
         return d * (cdf + u * pdf);
       });
       break;
     case Unary::GeluTanh:
       map3(n, g, x, y, dy, dx, [](float u, float, float d) {
+        // With s = sigmoid(2*inner): 0.5*(1+tanh) = s and 0.5*(1-tanh^2) = 2*s*(1-s).
         const float u2 = u * u;
-        const float t = std::tanh(kSqrt2OverPi * (u + kGeluC * u2 * u));
+        const float s = sigmoid(2.f * kSqrt2OverPi * (u + kGeluC * u2 * u));
         const float dinner = kSqrt2OverPi * (1.f + 3.f * kGeluC * u2);
-        return d * (0.5f * (1.f + t) + 0.5f * u * (1.f - t * t) * dinner);
+        return d * (s + 2.f * u * s * (1.f - s) * dinner);
       });
       break;
     case Unary::Relu:

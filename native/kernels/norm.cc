@@ -1,8 +1,9 @@
 // Group norm (channels-last), layer norm and softmax.
 //
-// Statistics are computed chunk by chunk: within a chunk of rows (small enough to stay in cache) a
-// two-pass mean / sum of squared deviations is taken per group in float, and the chunk results are
-// merged in double with Chan's pairwise formula, in a fixed order. Chunk boundaries depend only on
+// Group-norm statistics are computed chunk by chunk: within a chunk of rows, per-channel sums of
+// d = x - shift and d^2 are taken in float (shift = the channel's first value in the chunk, so the
+// terms are small and the sums do not cancel); the per-channel moments are merged into group
+// moments in double with Chan's pairwise formula, in a fixed order. Chunk boundaries depend only on
 // the shapes, never on the thread count, so every result (including the dgamma/dbeta reductions)
 // is bit-for-bit reproducible whatever the number of threads.
 #include <algorithm>
@@ -16,9 +17,10 @@
 namespace alter {
 namespace {
 
-// Rows per statistics chunk for rows of C floats: about 16K elements (64 KiB).
+// Rows per statistics chunk for rows of C floats: about 8K elements, at most 128 rows (bounds the
+// float accumulation error).
 int64_t rows_per_chunk(int64_t HW, int64_t C) {
-  return std::max<int64_t>(1, std::min<int64_t>(HW, 16384 / std::max<int64_t>(1, C)));
+  return std::max<int64_t>(1, std::min<int64_t>({HW, int64_t(128), 8192 / std::max<int64_t>(1, C)}));
 }
 
 // Sum of n floats with 16 independent float lanes (vectorisable without reassociation flags),
@@ -49,6 +51,52 @@ inline void merge(Moments& a, const Moments& b) {
   a.n = n;
 }
 
+// Hot loops of the group norm, cloned for AVX-512 / AVX2 / baseline (chosen at load time).
+#define ALTER_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
+
+// s1[c] = sum_r (x[r,c] - shift[c]), s2[c] = sum_r (x[r,c] - shift[c])^2.
+ALTER_CLONES void shifted_sums(int64_t rows, int64_t C, const float* __restrict x,
+                               const float* __restrict shift, float* __restrict s1,
+                               float* __restrict s2) {
+  for (int64_t c = 0; c < C; ++c) s1[c] = 0.f, s2[c] = 0.f;
+  for (int64_t r = 0; r < rows; ++r) {
+    const float* xr = x + r * C;
+    for (int64_t c = 0; c < C; ++c) {
+      const float d = xr[c] - shift[c];
+      s1[c] += d;
+      s2[c] += d * d;
+    }
+  }
+}
+
+ALTER_CLONES void affine_row(int64_t C, const float* __restrict x, const float* __restrict m,
+                             const float* __restrict a, const float* __restrict b,
+                             float* __restrict y) {
+  for (int64_t c = 0; c < C; ++c) y[c] = (x[c] - m[c]) * a[c] + b[c];
+}
+
+// s1[c] = sum_r dy, s2[c] = sum_r dy * (x - m[c]).
+ALTER_CLONES void grad_sums(int64_t rows, int64_t C, const float* __restrict x,
+                            const float* __restrict dy, const float* __restrict m,
+                            float* __restrict s1, float* __restrict s2) {
+  for (int64_t c = 0; c < C; ++c) s1[c] = 0.f, s2[c] = 0.f;
+  for (int64_t r = 0; r < rows; ++r) {
+    const float* xr = x + r * C;
+    const float* dr = dy + r * C;
+    for (int64_t c = 0; c < C; ++c) {
+      s1[c] += dr[c];
+      s2[c] += dr[c] * (xr[c] - m[c]);
+    }
+  }
+}
+
+ALTER_CLONES void grad_row(int64_t C, const float* __restrict x, const float* __restrict dy,
+                           const float* __restrict m, const float* __restrict k1,
+                           const float* __restrict k2, const float* __restrict k3,
+                           float* __restrict dx) {
+  for (int64_t c = 0; c < C; ++c) dx[c] = k1[c] * dy[c] + k2[c] * (x[c] - m[c]) + k3[c];
+}
+
 }  // namespace
 
 // ---- group norm ------------------------------------------------------------------------------
@@ -65,47 +113,33 @@ void group_norm_forward(int64_t N, int64_t HW, int64_t C, int64_t G, float eps, 
   const int64_t nchunk = (HW + rpc - 1) / rpc;
   std::vector<Moments> part(static_cast<size_t>(N * nchunk * G));
   parallel_for(N * nchunk, 1, [&](int64_t t0, int64_t t1) {
-    std::vector<float> s(C), q(C), mc(C);
+    std::vector<float> s1(C), s2(C), shift(C);
     for (int64_t t = t0; t < t1; ++t) {
       const int64_t n = t / nchunk, ch = t % nchunk;
       const int64_t r0 = ch * rpc, rows = std::min(rpc, HW - r0);
       const float* xs = x + (n * HW + r0) * C;
-      std::fill(s.begin(), s.end(), 0.f);
-      for (int64_t r = 0; r < rows; ++r) {
-        const float* xr = xs + r * C;
-        for (int64_t c = 0; c < C; ++c) s[c] += xr[c];
-      }
+      // Shift every channel by its first value in the chunk, so the float sums of d and d^2 stay
+      // small and cancellation-free.
+      std::memcpy(shift.data(), xs, sizeof(float) * C);
+      shifted_sums(rows, C, xs, shift.data(), s1.data(), s2.data());
       Moments* pm = part.data() + t * G;
-      const double cnt = static_cast<double>(rows * Cg);
+      const double cnt = static_cast<double>(rows);
       for (int64_t g = 0; g < G; ++g) {
-        double sg = 0;
-        for (int64_t c = g * Cg; c < (g + 1) * Cg; ++c) sg += s[c];
-        const float mg = static_cast<float>(sg / cnt);
-        for (int64_t c = g * Cg; c < (g + 1) * Cg; ++c) mc[c] = mg;
-        pm[g].n = cnt;
-        pm[g].mean = mg;  // the exact float shift used below
-      }
-      std::fill(q.begin(), q.end(), 0.f);
-      for (int64_t r = 0; r < rows; ++r) {
-        const float* xr = xs + r * C;
-        for (int64_t c = 0; c < C; ++c) {
-          const float d = xr[c] - mc[c];
-          q[c] += d * d;
+        Moments m{0, 0, 0};
+        for (int64_t c = g * Cg; c < (g + 1) * Cg; ++c) {
+          const double S1 = s1[c], S2 = s2[c];
+          Moments mc{cnt, shift[c] + S1 / cnt, std::max(0.0, S2 - S1 * S1 / cnt)};
+          merge(m, mc);
         }
-      }
-      for (int64_t g = 0; g < G; ++g) {
-        double qg = 0, sg = 0;
-        for (int64_t c = g * Cg; c < (g + 1) * Cg; ++c) qg += q[c], sg += s[c];
-        // Correct the deviation sum for the rounding of the float shift: sum (x - m)^2 over the
-        // chunk equals M2 + cnt * (mean - m)^2, with mean the exact chunk mean.
-        const double exact = sg / cnt, d = exact - pm[g].mean;
-        pm[g].m2 = std::max(0.0, qg - cnt * d * d);
-        pm[g].mean = exact;
+        pm[g] = m;
       }
     }
   });
   // Fixed-order merge, then fold the affine into per-channel scale/shift.
-  std::vector<float> a(static_cast<size_t>(N * C)), b(static_cast<size_t>(N * C));
+  // y = (x - mean) * a + b: subtracting the mean first keeps the result exact-ish when the mean is
+  // large compared with the spread.
+  std::vector<float> a(static_cast<size_t>(N * C)), b(static_cast<size_t>(N * C)),
+      mc(static_cast<size_t>(N * C));
   for (int64_t n = 0; n < N; ++n) {
     for (int64_t g = 0; g < G; ++g) {
       Moments m{0, 0, 0};
@@ -117,7 +151,8 @@ void group_norm_forward(int64_t N, int64_t HW, int64_t C, int64_t G, float eps, 
       for (int64_t c = g * Cg; c < (g + 1) * Cg; ++c) {
         const double ga = gamma ? gamma[c] : 1.0, be = beta ? beta[c] : 0.0;
         a[n * C + c] = static_cast<float>(rs * ga);
-        b[n * C + c] = static_cast<float>(be - m.mean * rs * ga);
+        b[n * C + c] = static_cast<float>(be);
+        mc[n * C + c] = static_cast<float>(m.mean);
       }
     }
   }
@@ -126,9 +161,10 @@ void group_norm_forward(int64_t N, int64_t HW, int64_t C, int64_t G, float eps, 
       const int64_t n = r / HW;
       const float* ac = a.data() + n * C;
       const float* bc = b.data() + n * C;
+      const float* mm = mc.data() + n * C;
       const float* xr = x + r * C;
       float* yr = y + r * C;
-      for (int64_t c = 0; c < C; ++c) yr[c] = xr[c] * ac[c] + bc[c];
+      affine_row(C, xr, mm, ac, bc, yr);
     }
   });
 }
@@ -158,14 +194,7 @@ void group_norm_backward(int64_t N, int64_t HW, int64_t C, int64_t G, const floa
       std::fill(s2.begin(), s2.end(), 0.f);
       const float* xs = x + (n * HW + r0) * C;
       const float* ds = dy + (n * HW + r0) * C;
-      for (int64_t r = 0; r < rows; ++r) {
-        const float* xr = xs + r * C;
-        const float* dr = ds + r * C;
-        for (int64_t c = 0; c < C; ++c) {
-          s1[c] += dr[c];
-          s2[c] += dr[c] * (xr[c] - mc[c]);
-        }
-      }
+      grad_sums(rows, C, xs, ds, mc.data(), s1.data(), s2.data());
       double* o1 = p1.data() + t * C;
       double* o2 = p2.data() + t * C;
       for (int64_t c = 0; c < C; ++c) o1[c] = s1[c], o2[c] = s2[c];
@@ -229,7 +258,7 @@ void group_norm_backward(int64_t N, int64_t HW, int64_t C, int64_t G, const floa
       const float* xr = x + r * C;
       const float* dr = dy + r * C;
       float* o = dx + r * C;
-      for (int64_t c = 0; c < C; ++c) o[c] = a[c] * dr[c] + kk2[c] * (xr[c] - mc[c]) + kk3[c];
+      grad_row(C, xr, dr, mc.data(), a, kk2.data(), kk3.data(), o);
     }
   });
 }

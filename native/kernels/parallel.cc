@@ -35,7 +35,10 @@ class Pool {
     if (n <= 0) n = default_threads();
     stop_workers();
     stopping_ = false;
-    for (int i = 1; i < n; ++i) workers_.emplace_back([this, i] { worker_loop(i); });
+    // Workers start from the generation current now: a job posted before a new thread gets
+    // scheduled must still be seen by it as new (reading the counter in the thread would miss it).
+    uint64_t start = generation_.load(std::memory_order_acquire);
+    for (int i = 1; i < n; ++i) workers_.emplace_back([this, i, start] { worker_loop(i, start); });
   }
 
   void run(int64_t n, int64_t grain, const std::function<void(int64_t, int64_t)>& fn) {
@@ -70,8 +73,7 @@ class Pool {
     if (begin < end) (*job_)(begin, end);
   }
 
-  void worker_loop(int index) {
-    uint64_t seen = generation_.load(std::memory_order_acquire);
+  void worker_loop(int index, uint64_t seen) {
     for (;;) {
       // Spin for a short while before sleeping: back-to-back kernel launches are the common case.
       int spins = 0;

@@ -1,7 +1,7 @@
 // Standalone checks of the native kernels against naive double-precision references, plus timings.
 // Build (from the repository root):
-//   g++ -O2 -std=c++17 -pthread -Inative/kernels native/kernels/*.cc native/tests/kernels_test.cc \
-//       -o /tmp/kt && /tmp/kt
+//   g++ -O2 -std=c++17 -pthread -Inative/kernels native/kernels/*.cc native/tests/kernels_test.cc
+//       -o /tmp/kt && /tmp/kt          (--bench: timings only)
 // Exit status = number of failed checks.
 #include <algorithm>
 #include <array>
@@ -84,6 +84,12 @@ void expect(const std::string& name, bool cond) {
     std::printf("FAIL [%s] %s\n", g_isa.c_str(), name.c_str());
   }
 }
+// Changes the pool size and lets the new workers start before the next parallel_for.
+void set_threads(int n) {
+  set_num_threads(n);
+  std::this_thread::sleep_for(std::chrono::milliseconds(20));
+}
+
 double maxabs(const std::vector<double>& v) {
   double m = 0;
   for (double x : v) m = std::max(m, std::fabs(x));
@@ -205,10 +211,10 @@ void test_attention() {
     std::vector<float> dq2(q.size()), dk2(k.size()), dv2(v.size());
     attention_forward(s, q.data(), k.data(), v.data(), o.data(), l.data());
     const int nt = num_threads();
-    set_num_threads(1);
+    set_threads(1);
     attention_backward(s, q.data(), k.data(), v.data(), o.data(), l.data(), go.data(), dq1.data(),
                        dk1.data(), dv1.data());
-    set_num_threads(nt);
+    set_threads(nt);
     attention_backward(s, q.data(), k.data(), v.data(), o.data(), l.data(), go.data(), dq2.data(),
                        dk2.data(), dv2.data());
     double e = 0;
@@ -285,10 +291,10 @@ void test_group_norm() {
     // Null dgamma/dbeta accepted; determinism across thread counts.
     std::vector<float> dx2(x.size()), dg2(C);
     const int nt = num_threads();
-    set_num_threads(1);
+    set_threads(1);
     group_norm_backward(N, HW, C, G, dy.data(), x.data(), mean.data(), rstd.data(), gp, dx2.data(),
                         dg2.data(), nullptr);
-    set_num_threads(nt);
+    set_threads(nt);
     expect(n + " backward identical with 1 thread", dx2 == dx && dg2 == dg);
   }
 }
@@ -377,7 +383,8 @@ void test_softmax() {
       }
       const std::string n = std::string(lg ? "log_softmax" : "softmax") + " R" +
                             std::to_string(R) + " D" + std::to_string(D);
-      check(n + " fwd", y, ry, 1e-5, 1e-7);
+      // log-softmax: y = x - lse cancels; allow float rounding of x and lse.
+      check(n + " fwd", y, ry, 1e-5, lg ? 2e-6 * std::max(1.0, (double)*std::max_element(x.begin(), x.end())) : 1e-7);
       check(n + " bwd", dx, rdx, 1e-4, 1e-6);
     }
   }
@@ -394,9 +401,10 @@ double ref_unary(Unary op, double x) {
     case Unary::Abs: return std::fabs(x);
     case Unary::Sigmoid: return 1.0 / (1.0 + std::exp(-x));
     case Unary::Silu: return x / (1.0 + std::exp(-x));
-    case Unary::GeluErf: return 0.5 * x * (1.0 + std::erf(x / std::sqrt(2.0)));
+    // Written without the 1 + erf / 1 + tanh cancellation so the reference stays exact for x << 0.
+    case Unary::GeluErf: return 0.5 * x * std::erfc(-x / std::sqrt(2.0));
     case Unary::GeluTanh:
-      return 0.5 * x * (1.0 + std::tanh(std::sqrt(2.0 / M_PI) * (x + 0.044715 * x * x * x)));
+      return x / (1.0 + std::exp(-2.0 * std::sqrt(2.0 / M_PI) * (x + 0.044715 * x * x * x)));
     case Unary::Relu: return x > 0 ? x : 0;
     case Unary::Tanh: return std::tanh(x);
     case Unary::Square: return x * x;
@@ -689,8 +697,9 @@ void test_strided() {
     std::vector<double> q1(D, 0), q2(N, 0);
     for (int64_t i = 0; i < N; ++i)
       for (int64_t j = 0; j < D; ++j) q1[j] += src[i * D + j], q2[i] += src[i * D + j];
-    check("strided_add expand dim0 (aliasing)", o1, q1, 1e-5, 1e-5);
-    check("strided_add expand dim1 (aliasing)", o2, q2, 1e-5, 1e-5);
+    // float accumulation of 512 / 300 unit-sized terms
+    check("strided_add expand dim0 (aliasing)", o1, q1, 1e-5, 1e-4);
+    check("strided_add expand dim1 (aliasing)", o2, q2, 1e-5, 1e-4);
   }
 }
 

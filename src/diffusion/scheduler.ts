@@ -14,8 +14,8 @@
  * model is called with (the ALTER router looks experts up by this integer).
  */
 import * as fs from "node:fs";
-import { randomBytes } from "node:crypto";
 import { Tensor, type Generator } from "../engine/index.js";
+import { writeJsonAtomic } from "../util/atomic.js";
 import { DDPMScheduler } from "./scheduling-ddpm.js";
 import { DDIMScheduler } from "./scheduling-ddim.js";
 import { PNDMScheduler } from "./scheduling-pndm.js";
@@ -259,9 +259,8 @@ export function readSchedulerConfig(path: string): SchedulerConfig {
 }
 
 /**
- * Writes a scheduler config as diffusers' scheduler_config.json, atomically (a temporary file in
- * the same folder, fsynced, then renamed over `path`). `lambda_min_clipped: -Infinity` (the default)
- * is left out, since JSON cannot hold it.
+ * Writes a scheduler config as diffusers' scheduler_config.json, atomically (util/atomic.ts).
+ * `lambda_min_clipped: -Infinity` (the default) is left out, since JSON cannot hold it.
  */
 export function writeSchedulerConfig(path: string, config: SchedulerConfig): void {
   const checked = validateSchedulerConfig(config, path);
@@ -273,20 +272,7 @@ export function writeSchedulerConfig(path: string, config: SchedulerConfig): voi
     }
     record[key] = value;
   }
-  const tmp = `${path}.tmp-${process.pid}-${randomBytes(6).toString("hex")}`;
-  try {
-    const fd = fs.openSync(tmp, "w");
-    try {
-      fs.writeSync(fd, JSON.stringify(record, null, 2) + "\n");
-      fs.fsyncSync(fd);
-    } finally {
-      fs.closeSync(fd);
-    }
-    fs.renameSync(tmp, path);
-  } catch (e) {
-    fs.rmSync(tmp, { force: true });
-    throw e;
-  }
+  writeJsonAtomic(path, record);
 }
 
 // ---- the interface ---------------------------------------------------------------------------
