@@ -19,7 +19,7 @@
       "defines": ["NAPI_VERSION=8", "NAPI_CPP_EXCEPTIONS"],
       "cflags!": ["-fno-exceptions", "-O2", "-O0"],
       "cflags_cc!": ["-fno-exceptions", "-fno-rtti", "-O2", "-O0"],
-      "cflags_cc": ["-std=c++17", "-O3", "-fexceptions", "-fno-math-errno", "-pthread", "-Wall", "-Wno-unused-function"],
+      "cflags_cc": ["-std=c++17", "-O3", "-fexceptions", "-fno-math-errno", "-pthread", "-Wall", "-Wno-unused-function", "-Wno-psabi", "-Wno-maybe-uninitialized"],
       "ldflags": ["-pthread"]
     }
   ]

@@ -37,6 +37,10 @@ struct Args {
     if (!info[i].IsNumber()) fail(i, "must be a number");
     return info[i].As<Napi::Number>().FloatValue();
   }
+  double f64(size_t i) const {
+    if (!info[i].IsNumber()) fail(i, "must be a number");
+    return info[i].As<Napi::Number>().DoubleValue();
+  }
   bool flag(size_t i) const {
     if (!info[i].IsBoolean()) fail(i, "must be a boolean");
     return info[i].As<Napi::Boolean>().Value();
@@ -407,8 +411,8 @@ void ScatterAddRows(const Napi::CallbackInfo& info) {
 void AdamwStep(const Napi::CallbackInfo& info) {
   Args a{info, "adamwStep"};
   int64_t n = a.size(0);
-  alter::adamw_step(n, a.floats(1, n), a.floats(2, n), a.floats(3, n), a.floats(4, n), a.f32(5),
-                    a.f32(6), a.f32(7), a.f32(8), a.f32(9), a.f32(10), a.f32(11));
+  alter::adamw_step(n, a.floats(1, n), a.floats(2, n), a.floats(3, n), a.floats(4, n), a.f64(5),
+                    a.f64(6), a.f64(7), a.f64(8), a.f64(9), a.f64(10), a.f64(11));
 }
 
 Napi::Object Init(Napi::Env env, Napi::Object exports) {

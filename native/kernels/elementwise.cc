@@ -8,6 +8,8 @@
 
 #include "kernels.h"
 #include "parallel.h"
+#include "cpu.h"
+#include "vmath.h"
 
 namespace alter {
 namespace {
@@ -59,6 +61,10 @@ void map3(int64_t n, int64_t grain, const float* x, const float* y, const float*
 void unary_forward(Unary op, int64_t n, const float* x, float* y) {
   if (n <= 0) return;
   const int64_t g = heavy(op) ? kGrainHeavy : kGrain;
+  if (active_isa() == Isa::Avx512 && vmath::unary_forward_512(static_cast<int>(op), 0, 0, x, y)) {
+    parallel_for(n, g, [&](int64_t i0, int64_t i1) { vmath::unary_forward_512(static_cast<int>(op), i0, i1, x, y); });
+    return;
+  }
   switch (op) {
     case Unary::Neg: map1(n, g, x, y, [](float v) { return -v; }); break;
     case Unary::Exp: map1(n, g, x, y, [](float v) { return std::exp(v); }); break;
@@ -96,6 +102,10 @@ void unary_backward(Unary op, int64_t n, const float* x, const float* y, const f
                     float* dx) {
   if (n <= 0) return;
   const int64_t g = heavy(op) ? kGrainHeavy : kGrain;
+  if (active_isa() == Isa::Avx512 && vmath::unary_backward_512(static_cast<int>(op), 0, 0, x, dy, dx)) {
+    parallel_for(n, g, [&](int64_t i0, int64_t i1) { vmath::unary_backward_512(static_cast<int>(op), i0, i1, x, dy, dx); });
+    return;
+  }
   switch (op) {
     case Unary::Neg: map3(n, g, x, y, dy, dx, [](float, float, float d) { return -d; }); break;
     case Unary::Exp: map3(n, g, x, y, dy, dx, [](float, float v, float d) { return d * v; }); break;

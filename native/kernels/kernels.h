@@ -149,7 +149,8 @@ void scatter_add_rows(int64_t n, int64_t D, const float* dout, const int32_t* id
 // One fused AdamW update over n parameters (decoupled weight decay, Loshchilov & Hutter):
 // p -= lr*wd*p; m = b1*m + (1-b1)*g; v = b2*v + (1-b2)*g^2;
 // p -= lr * (m / bc1) / (sqrt(v / bc2) + eps), bc1 = 1 - b1^t, bc2 = 1 - b2^t.
-void adamw_step(int64_t n, float* p, const float* g, float* m, float* v, float lr, float beta1,
-                float beta2, float eps, float weightDecay, float bc1, float bc2);
+// The scalars are doubles so that 1 - beta is formed exactly as PyTorch forms it in Python.
+void adamw_step(int64_t n, float* p, const float* g, float* m, float* v, double lr, double beta1,
+                double beta2, double eps, double weightDecay, double bc1, double bc2);
 
 }  // namespace alter

@@ -5,40 +5,22 @@
 // Scalars are formed in double (as Python does) and rounded to float once, as torch does when it
 // passes them to its float kernels.
 #include <cmath>
-#include <cstdio>
-#include <cstdlib>
 
 #include "kernels.h"
 #include "parallel.h"
 
 namespace alter {
-namespace {
 
-// The betas arrive as float, but torch forms 1 - beta from the double the user wrote (0.999), and
-// 1 - float(0.999) differs from 0.001 by 1.3e-5 relative. Recover the shortest decimal that rounds
-// to the given float (exactly what the user typed, for up to 6 significant digits) and use it as
-// the double value.
-double shortest_decimal(float f) {
-  char buf[32];
-  for (int digits = 6; digits <= 9; ++digits) {
-    std::snprintf(buf, sizeof buf, "%.*g", digits, static_cast<double>(f));
-    const double d = std::strtod(buf, nullptr);
-    if (static_cast<float>(d) == f) return d;
-  }
-  return f;
-}
-
-}  // namespace
-
-void adamw_step(int64_t n, float* p, const float* g, float* m, float* v, float lr, float beta1,
-                float beta2, float eps, float weightDecay, float bc1, float bc2) {
+void adamw_step(int64_t n, float* p, const float* g, float* m, float* v, double lr, double beta1,
+                double beta2, double eps_d, double weightDecay, double bc1, double bc2) {
   if (n <= 0) return;
-  const float decay = static_cast<float>(1.0 - static_cast<double>(lr) * weightDecay);
-  const float b1 = beta1, b2 = beta2;
-  const float omb1 = static_cast<float>(1.0 - shortest_decimal(beta1));
-  const float omb2 = static_cast<float>(1.0 - shortest_decimal(beta2));
-  const float step = static_cast<float>(static_cast<double>(lr) / bc1);
-  const float bc2sqrt = static_cast<float>(std::sqrt(static_cast<double>(bc2)));
+  const float decay = static_cast<float>(1.0 - lr * weightDecay);
+  const float b1 = static_cast<float>(beta1), b2 = static_cast<float>(beta2);
+  const float omb1 = static_cast<float>(1.0 - beta1);
+  const float omb2 = static_cast<float>(1.0 - beta2);
+  const float step = static_cast<float>(lr / bc1);
+  const float bc2sqrt = static_cast<float>(std::sqrt(bc2));
+  const float eps = static_cast<float>(eps_d);
   parallel_for(n, 16384, [&](int64_t i0, int64_t i1) {
     for (int64_t i = i0; i < i1; ++i) {
       const float gi = g[i];
