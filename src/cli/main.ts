@@ -5,6 +5,7 @@
  */
 import { Command, CommanderError } from "commander";
 import { registerBench } from "./commands/bench.js";
+import { registerTrainTeacher } from "./commands/train-teacher.js";
 import { UserError } from "./errors.js";
 
 export function buildProgram(): Command {
@@ -16,6 +17,7 @@ export function buildProgram(): Command {
     .version("0.1.0")
     .showHelpAfterError("(run with --help for usage)")
     .exitOverride();
+  registerTrainTeacher(program);
   registerBench(program);
   return program;
 }

@@ -179,6 +179,21 @@ export function trainTeacher(run: TeacherTrainingRun): TeacherTrainingResult {
     saveCheckpoint(checkpointPath, { tensors, state: state as unknown as Record<string, unknown> });
   };
 
+  // The model folder always holds the EMA weights of the latest checkpoint, so a long run can be
+  // used (sampled, compressed) while it continues.
+  const exportModel = (): void => {
+    const exportUnet = new UNet2DConditionModel(config);
+    const exportEmbedder = new ClassEmbedder(model.embedder.config);
+    emas[0][1].copyTo(exportUnet);
+    emas[1][1].copyTo(exportEmbedder);
+    saveModelFolder(outDir, {
+      unet: exportUnet,
+      classEmbedder: exportEmbedder,
+      schedulerConfig: schedulerConfig as unknown as Record<string, unknown>,
+      index: { alter_training: { kind: "teacher", step, settings, finished: step >= settings.steps, train_seconds: Math.round(elapsed()) } },
+    });
+  };
+
   const interrupt = new InterruptFlag().install(() => {
     if (!run.silent) process.stderr.write("\nalter: interrupt received, writing a checkpoint at the end of this step (Ctrl-C again to quit at once)\n");
   });
@@ -223,7 +238,10 @@ export function trainTeacher(run: TeacherTrainingRun): TeacherTrainingResult {
         log.append({ step, loss, grad_norm: gradNorm, lr: optimizer.lr, elapsed_s: Number(elapsed().toFixed(1)) });
       }
       progress.tick(1, { loss: loss.toFixed(4) });
-      if (step % settings.checkpointEvery === 0 || step === settings.steps) writeCheckpoint(elapsed());
+      if (step % settings.checkpointEvery === 0 || step === settings.steps) {
+        writeCheckpoint(elapsed());
+        exportModel();
+      }
       if (interrupt.requested) {
         if (step % settings.checkpointEvery !== 0) writeCheckpoint(elapsed());
         interrupted = true;
@@ -235,17 +253,7 @@ export function trainTeacher(run: TeacherTrainingRun): TeacherTrainingResult {
     interrupt.release();
   }
 
-  // Export the EMA weights as the model.
-  const exportUnet = new UNet2DConditionModel(config);
-  const exportEmbedder = new ClassEmbedder(model.embedder.config);
-  emas[0][1].copyTo(exportUnet);
-  emas[1][1].copyTo(exportEmbedder);
-  saveModelFolder(outDir, {
-    unet: exportUnet,
-    classEmbedder: exportEmbedder,
-    schedulerConfig: schedulerConfig as unknown as Record<string, unknown>,
-    index: { alter_training: { kind: "teacher", step, settings, finished: step >= settings.steps, train_seconds: Math.round(elapsed()) } },
-  });
+  exportModel();
   return { step, interrupted, checkpoint: checkpointPath };
 }
 

@@ -17,8 +17,12 @@ export type Buffer = Float32Array | Int32Array;
 
 const pool = new Map<number, Float32Array[]>();
 let pooledBytes = 0;
-/** The pool keeps at most this many bytes of free buffers (beyond that they go to the GC). */
-const MAX_POOLED_BYTES = 1 << 30;
+/**
+ * The pool keeps at most this many bytes of free buffers (beyond that they go to the GC). It must
+ * hold one training step's activations, or every step pays for fresh, page-faulting allocations.
+ * ALTER_POOL_MB overrides the default of 6 GiB.
+ */
+const MAX_POOLED_BYTES = Number(process.env.ALTER_POOL_MB ?? 6144) * (1 << 20);
 
 /** A Float32Array of length n, reused from the pool when one is free. Contents are undefined. */
 export function allocFloat32(n: number): Float32Array {

@@ -1,0 +1,38 @@
+/**
+ * @file Parsing and checking numeric and path flags, so every bad value is refused with a message
+ * naming the flag, the value and what is allowed.
+ */
+import { existsSync, statSync } from "node:fs";
+import { UserError } from "./errors.js";
+
+export function intOption(flag: string, min = 1, max = Number.MAX_SAFE_INTEGER): (value: string) => number {
+  return (value) => {
+    const n = Number(value);
+    if (!/^-?\d+$/.test(value.trim()) || !Number.isSafeInteger(n) || n < min || n > max) {
+      throw new UserError(`${flag} must be an integer between ${min} and ${max === Number.MAX_SAFE_INTEGER ? "∞" : max}, got "${value}"`);
+    }
+    return n;
+  };
+}
+
+export function floatOption(flag: string, min = -Infinity, max = Infinity, exclusiveMin = false): (value: string) => number {
+  return (value) => {
+    const n = Number(value);
+    const tooSmall = exclusiveMin ? n <= min : n < min;
+    if (value.trim() === "" || !Number.isFinite(n) || tooSmall || n > max) {
+      const range = `${exclusiveMin ? "(" : "["}${min}, ${max}]`;
+      throw new UserError(`${flag} must be a number in ${range}, got "${value}"`);
+    }
+    return n;
+  };
+}
+
+export function existingFile(flag: string, path: string): string {
+  if (!existsSync(path) || !statSync(path).isFile()) throw new UserError(`${flag}: file "${path}" does not exist`);
+  return path;
+}
+
+export function existingDir(flag: string, path: string): string {
+  if (!existsSync(path) || !statSync(path).isDirectory()) throw new UserError(`${flag}: folder "${path}" does not exist`);
+  return path;
+}
