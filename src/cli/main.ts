@@ -6,6 +6,8 @@
 import { Command, CommanderError } from "commander";
 import { registerBench } from "./commands/bench.js";
 import { registerTrainTeacher } from "./commands/train-teacher.js";
+import { registerSample } from "./commands/sample.js";
+import { registerMacs } from "./commands/macs.js";
 import { UserError } from "./errors.js";
 
 export function buildProgram(): Command {
@@ -18,8 +20,23 @@ export function buildProgram(): Command {
     .showHelpAfterError("(run with --help for usage)")
     .exitOverride();
   registerTrainTeacher(program);
+  registerSample(program);
+  registerMacs(program);
   registerBench(program);
   return program;
+}
+
+/**
+ * Errors about the user's input (files, configs, flags, a diverged run): their messages already say
+ * what is wrong and how to fix it, so they are printed as one line without a stack trace.
+ */
+const USER_FACING = new Set([
+  "UserError", "ConfigError", "SchedulerError", "SafetensorsError", "StateDictError", "IdxError",
+  "PngFolderError", "TrainingError", "PlanError",
+]);
+
+function isUserFacing(err: unknown): err is Error {
+  return err instanceof UserError || (err instanceof Error && USER_FACING.has(err.name));
 }
 
 /** Runs the CLI with the given arguments; resolves to the exit status. */
@@ -33,7 +50,7 @@ export async function main(argv: string[]): Promise<number> {
       // Help and version exit "successfully"; parse errors were already printed by commander.
       return err.exitCode === 0 ? 0 : 2;
     }
-    if (err instanceof UserError) {
+    if (isUserFacing(err)) {
       process.stderr.write(`alter: ${err.message}\n`);
       return 2;
     }

@@ -146,12 +146,12 @@ function show(value: unknown): string {
  */
 export function validateSchedulerConfig(raw: unknown, source = "scheduler config"): SchedulerConfig {
   if (raw === null || typeof raw !== "object" || Array.isArray(raw)) {
-    throw new Error(`${source}: a scheduler config must be a JSON object`);
+    throw new SchedulerError(`${source}: a scheduler config must be a JSON object`);
   }
   const entries = raw as Record<string, unknown>;
   const className = entries._class_name;
   if (typeof className !== "string" || !(SCHEDULER_CLASS_NAMES as readonly string[]).includes(className)) {
-    throw new Error(
+    throw new SchedulerError(
       `${source}: field "_class_name" is ${show(className)}; allowed values: ${SCHEDULER_CLASS_NAMES.map(show).join(", ")}`,
     );
   }
@@ -161,7 +161,7 @@ export function validateSchedulerConfig(raw: unknown, source = "scheduler config
     if (rule === undefined) continue;
     if (value === null && key !== "trained_betas") {
       if (rule.kind === "ignored" || key === "variance_type") continue;
-      throw new Error(`${source}: field "${key}" is null; ${expected(rule)}`);
+      throw new SchedulerError(`${source}: field "${key}" is null; ${expected(rule)}`);
     }
     const bad = (): Error => new Error(`${source}: field "${key}" is ${show(value)}; ${expected(rule)}`);
     switch (rule.kind) {
@@ -182,7 +182,7 @@ export function validateSchedulerConfig(raw: unknown, source = "scheduler config
         break;
       case "only":
         if (value !== rule.value) {
-          throw new Error(
+          throw new SchedulerError(
             `${source}: field "${key}" is ${show(value)}, which alter does not support (${rule.what}); allowed value: ${show(rule.value)}`,
           );
         }
@@ -194,7 +194,7 @@ export function validateSchedulerConfig(raw: unknown, source = "scheduler config
     out[key] = value;
   }
   if ((out.num_train_timesteps as number | undefined) === 0) {
-    throw new Error(`${source}: field "num_train_timesteps" is 0; ${expected(FIELDS.num_train_timesteps!)}`);
+    throw new SchedulerError(`${source}: field "num_train_timesteps" is 0; ${expected(FIELDS.num_train_timesteps!)}`);
   }
   return Object.freeze(out) as unknown as SchedulerConfig;
 }
@@ -229,7 +229,7 @@ export function resolveConfig<K extends Key>(
 ): ResolvedConfig<K> {
   const checked = validateSchedulerConfig(config, className);
   if (checked._class_name !== className) {
-    throw new Error(`${className}: the config is for "${checked._class_name}"; use createScheduler(config)`);
+    throw new SchedulerError(`${className}: the config is for "${checked._class_name}"; use createScheduler(config)`);
   }
   return Object.freeze({ ...defaults, ...checked }) as ResolvedConfig<K>;
 }
@@ -243,7 +243,7 @@ export function readSchedulerConfig(path: string): SchedulerConfig {
   try {
     text = fs.readFileSync(path, "utf8");
   } catch (e) {
-    throw new Error(`${path}: cannot read the scheduler config (${(e as Error).message})`);
+    throw new SchedulerError(`${path}: cannot read the scheduler config (${(e as Error).message})`);
   }
   const PY_NUMBERS: Record<string, number> = { "-Infinity": -Infinity, Infinity: Infinity, NaN: NaN };
   const quoted = text.replace(/([:\[,]\s*)(-Infinity|Infinity|NaN)(?=\s*[,\]}])/g, '$1"__py_number:$2"');
@@ -253,7 +253,7 @@ export function readSchedulerConfig(path: string): SchedulerConfig {
       typeof value === "string" && value.startsWith("__py_number:") ? PY_NUMBERS[value.slice(12)] : value,
     );
   } catch (e) {
-    throw new Error(`${path}: not valid JSON (${(e as Error).message})`);
+    throw new SchedulerError(`${path}: not valid JSON (${(e as Error).message})`);
   }
   return validateSchedulerConfig(parsed, path);
 }
@@ -268,7 +268,7 @@ export function writeSchedulerConfig(path: string, config: SchedulerConfig): voi
   for (const [key, value] of Object.entries(checked)) {
     if (key === "lambda_min_clipped" && value === -Infinity) continue;
     if (typeof value === "number" && !Number.isFinite(value)) {
-      throw new Error(`${path}: field "${key}" is ${value}, which JSON cannot hold`);
+      throw new SchedulerError(`${path}: field "${key}" is ${value}, which JSON cannot hold`);
     }
     record[key] = value;
   }
@@ -314,6 +314,14 @@ export interface Scheduler {
   getVelocity(sample: Tensor, noise: Tensor, timesteps: Int32Array): Tensor;
   /** Clears the multistep history and step counter (setTimesteps does this too). */
   reset(): void;
+}
+
+/** A scheduler config or call that cannot work; the message names the field or argument. */
+export class SchedulerError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = "SchedulerError";
+  }
 }
 
 // ---- factory -----------------------------------------------------------------------------------
@@ -477,7 +485,7 @@ export function spacedTimesteps(
 /** n must be an integer in [1, T]. */
 export function checkStepCount(n: number, T: number, who: string): void {
   if (!Number.isInteger(n) || n < 1 || n > T) {
-    throw new Error(`${who}: the number of inference steps must be an integer in [1, ${T}], got ${n}`);
+    throw new SchedulerError(`${who}: the number of inference steps must be an integer in [1, ${T}], got ${n}`);
   }
 }
 
@@ -492,7 +500,7 @@ export function toTrainingTimesteps(
   for (let i = 0; i < grid.length; i++) {
     const t = grid[i]!;
     if (!Number.isInteger(t) || t < 0 || t >= T) {
-      throw new Error(
+      throw new SchedulerError(
         `${who}: ${grid.length} steps with timestep_spacing "${config.timestep_spacing}" and steps_offset ` +
           `${config.steps_offset} give timestep ${t}, outside [0, ${T}); use fewer steps or another spacing`,
       );
@@ -505,7 +513,7 @@ export function toTrainingTimesteps(
 /** Throws unless t is an integer training timestep in [0, T). */
 export function checkTimestep(t: number, T: number, who: string): void {
   if (!Number.isInteger(t) || t < 0 || t >= T) {
-    throw new Error(`${who}: timestep ${t} is not an integer in [0, ${T})`);
+    throw new SchedulerError(`${who}: timestep ${t} is not an integer in [0, ${T})`);
   }
 }
 
@@ -528,7 +536,7 @@ export function lincomb(shape: readonly number[], ...terms: [number, Elementwise
   const arrays = terms.map(([, x]) => valuesOf(x));
   const coeffs = terms.map(([c]) => c);
   for (const a of arrays) {
-    if (a.length !== o.length) throw new Error(`scheduler: tensors of ${a.length} and ${o.length} elements do not match`);
+    if (a.length !== o.length) throw new SchedulerError(`scheduler: tensors of ${a.length} and ${o.length} elements do not match`);
   }
   const k = terms.length;
   for (let i = 0; i < o.length; i++) {
@@ -578,7 +586,7 @@ export function modelOutputToX0Eps(
 
 export function requireSameShape(a: Tensor, b: Tensor, who: string): void {
   if (a.shape.length !== b.shape.length || a.shape.some((d, i) => d !== b.shape[i])) {
-    throw new Error(`${who}: shapes [${a.shape.join(", ")}] and [${b.shape.join(", ")}] differ`);
+    throw new SchedulerError(`${who}: shapes [${a.shape.join(", ")}] and [${b.shape.join(", ")}] differ`);
   }
 }
 
@@ -592,7 +600,7 @@ export function varianceNoise(options: StepOptions, sample: Tensor, who: string)
     return options.noise;
   }
   if (options.generator !== undefined) return options.generator.normal(sample.size);
-  throw new Error(`${who}.step: this step adds noise; pass options.generator or options.noise`);
+  throw new SchedulerError(`${who}.step: this step adds noise; pass options.generator or options.noise`);
 }
 
 /**
@@ -610,7 +618,7 @@ export function perItemLincomb(
   requireSameShape(x, y, who);
   const batch = x.shape[0] ?? 1;
   if (x.rank === 0 || timesteps.length !== batch) {
-    throw new Error(`${who}: ${timesteps.length} timesteps for a batch of ${x.rank === 0 ? "a scalar" : batch} (one per item)`);
+    throw new SchedulerError(`${who}: ${timesteps.length} timesteps for a batch of ${x.rank === 0 ? "a scalar" : batch} (one per item)`);
   }
   const out = Tensor.empty([...x.shape]);
   const xs = x.f32;

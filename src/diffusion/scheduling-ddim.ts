@@ -32,6 +32,7 @@ import {
   type SchedulerConfig,
   type StepOptions,
   type StepOutput,
+  SchedulerError,
 } from "./scheduler.js";
 
 type DDIMKeys =
@@ -86,11 +87,11 @@ export class DDIMScheduler implements Scheduler {
 
   step(modelOutput: Tensor, t: number, sample: Tensor, options: StepOptions = {}): StepOutput {
     const cfg = this.config;
-    if (this.#numInferenceSteps === 0) throw new Error("DDIMScheduler.step: call setTimesteps first");
+    if (this.#numInferenceSteps === 0) throw new SchedulerError("DDIMScheduler.step: call setTimesteps first");
     checkTimestep(t, cfg.num_train_timesteps, "DDIMScheduler.step");
     requireSameShape(modelOutput, sample, "DDIMScheduler.step");
     const eta = options.eta ?? 0;
-    if (!(eta >= 0)) throw new Error(`DDIMScheduler.step: eta must be >= 0, got ${eta}`);
+    if (!(eta >= 0)) throw new SchedulerError(`DDIMScheduler.step: eta must be >= 0, got ${eta}`);
 
     // 1. previous timestep t - T // n
     const prevT = t - Math.floor(cfg.num_train_timesteps / this.#numInferenceSteps);

@@ -31,6 +31,7 @@ import {
   type SchedulerConfig,
   type StepOptions,
   type StepOutput,
+  SchedulerError,
 } from "./scheduler.js";
 
 type DDPMKeys =
@@ -82,7 +83,7 @@ export class DDPMScheduler implements Scheduler {
   previousTimestep(t: number): number {
     if (this.timesteps.length === 0) return t - 1;
     const index = this.timesteps.indexOf(t);
-    if (index < 0) throw new Error(`DDPMScheduler.step: timestep ${t} is not in the schedule set by setTimesteps`);
+    if (index < 0) throw new SchedulerError(`DDPMScheduler.step: timestep ${t} is not in the schedule set by setTimesteps`);
     return index + 1 < this.timesteps.length ? this.timesteps[index + 1]! : -1;
   }
 

@@ -42,6 +42,7 @@ import {
   type SchedulerConfig,
   type StepOptions,
   type StepOutput,
+  SchedulerError,
 } from "./scheduler.js";
 
 type DPMKeys =
@@ -119,7 +120,7 @@ export class DPMSolverMultistepScheduler implements Scheduler {
     const timesteps = toTrainingTimesteps(grid, cfg, who);
     for (let i = 1; i < timesteps.length; i++) {
       if (timesteps[i]! >= timesteps[i - 1]!) {
-        throw new Error(
+        throw new SchedulerError(
           `${who}: ${n} steps with timestep_spacing "${cfg.timestep_spacing}" repeat timestep ${timesteps[i]}; use fewer steps`,
         );
       }
@@ -152,11 +153,11 @@ export class DPMSolverMultistepScheduler implements Scheduler {
   step(modelOutput: Tensor, t: number, sample: Tensor, _options: StepOptions = {}): StepOutput {
     const cfg = this.config;
     const n = this.timesteps.length;
-    if (n === 0) throw new Error("DPMSolverMultistepScheduler.step: call setTimesteps first");
+    if (n === 0) throw new SchedulerError("DPMSolverMultistepScheduler.step: call setTimesteps first");
     requireSameShape(modelOutput, sample, "DPMSolverMultistepScheduler.step");
     if (this.#stepIndex === null) this.#stepIndex = this.#initStepIndex(t);
     const i = this.#stepIndex;
-    if (i >= n) throw new Error("DPMSolverMultistepScheduler.step: all steps are done; call setTimesteps or reset");
+    if (i >= n) throw new SchedulerError("DPMSolverMultistepScheduler.step: all steps are done; call setTimesteps or reset");
     const shape = sample.shape;
 
     // 1. does this step fall back to first order? (final step; see the file comment)

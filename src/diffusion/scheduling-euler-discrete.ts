@@ -44,6 +44,7 @@ import {
   type SchedulerConfig,
   type StepOptions,
   type StepOutput,
+  SchedulerError,
 } from "./scheduler.js";
 
 type EulerKeys =
@@ -113,12 +114,12 @@ export class EulerDiscreteScheduler implements Scheduler {
   /** diffusers' index_for_timestep: the first match, or the second if t repeats. */
   #index(t: number): number {
     if (this.#stepIndex !== null) return this.#stepIndex;
-    if (this.timesteps.length === 0) throw new Error("EulerDiscreteScheduler: call setTimesteps first");
+    if (this.timesteps.length === 0) throw new SchedulerError("EulerDiscreteScheduler: call setTimesteps first");
     const matches: number[] = [];
     this.timesteps.forEach((v, i) => {
       if (v === t) matches.push(i);
     });
-    if (matches.length === 0) throw new Error(`EulerDiscreteScheduler: timestep ${t} is not in the schedule`);
+    if (matches.length === 0) throw new SchedulerError(`EulerDiscreteScheduler: timestep ${t} is not in the schedule`);
     this.#stepIndex = matches.length > 1 ? matches[1]! : matches[0]!;
     return this.#stepIndex;
   }
@@ -132,7 +133,7 @@ export class EulerDiscreteScheduler implements Scheduler {
   step(modelOutput: Tensor, t: number, sample: Tensor, _options: StepOptions = {}): StepOutput {
     requireSameShape(modelOutput, sample, "EulerDiscreteScheduler.step");
     const i = this.#index(t);
-    if (i >= this.timesteps.length) throw new Error("EulerDiscreteScheduler.step: all steps are done; call setTimesteps or reset");
+    if (i >= this.timesteps.length) throw new SchedulerError("EulerDiscreteScheduler.step: all steps are done; call setTimesteps or reset");
     const shape = sample.shape;
 
     // 1. sigma_hat = sigma (s_churn = 0, so gamma = 0 and no noise is added)

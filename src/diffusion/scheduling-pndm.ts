@@ -36,6 +36,7 @@ import {
   type SchedulerConfig,
   type StepOptions,
   type StepOutput,
+  SchedulerError,
 } from "./scheduler.js";
 
 type PNDMKeys =
@@ -78,12 +79,12 @@ export class PNDMScheduler implements Scheduler {
   constructor(config: SchedulerConfig = { _class_name: "PNDMScheduler" }) {
     this.config = resolveConfig(config, "PNDMScheduler", DEFAULTS);
     if (!this.config.skip_prk_steps) {
-      throw new Error(
+      throw new SchedulerError(
         'PNDMScheduler: skip_prk_steps = false (Runge-Kutta warm-up steps) is not supported; set "skip_prk_steps": true (PLMS only, as Stable Diffusion)',
       );
     }
     if (this.config.prediction_type === "sample") {
-      throw new Error('PNDMScheduler: prediction_type "sample" is not supported; allowed values: "epsilon", "v_prediction"');
+      throw new SchedulerError('PNDMScheduler: prediction_type "sample" is not supported; allowed values: "epsilon", "v_prediction"');
     }
     this.alphasCumprod = alphasCumprod(betasFor(this.config));
     this.finalAlphaCumprod = this.config.set_alpha_to_one ? 1 : this.alphasCumprod[0]!;
@@ -105,7 +106,7 @@ export class PNDMScheduler implements Scheduler {
 
   step(modelOutput: Tensor, t: number, sample: Tensor, _options: StepOptions = {}): StepOutput {
     const cfg = this.config;
-    if (this.#numInferenceSteps === 0) throw new Error("PNDMScheduler.step: call setTimesteps first");
+    if (this.#numInferenceSteps === 0) throw new SchedulerError("PNDMScheduler.step: call setTimesteps first");
     checkTimestep(t, cfg.num_train_timesteps, "PNDMScheduler.step");
     requireSameShape(modelOutput, sample, "PNDMScheduler.step");
     const shape = sample.shape;
