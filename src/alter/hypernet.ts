@@ -47,7 +47,9 @@ export function orthogonalRows(rows: number, cols: number, generator: Generator)
   const q = Float64Array.from(draws);
   for (let i = 0; i < rows; i++) {
     const qi = q.subarray(i * cols, (i + 1) * cols);
-    const initialNorm = Math.hypot(...qi);
+    let initialNorm = 0;
+    for (let k = 0; k < cols; k++) initialNorm += qi[k] * qi[k];
+    initialNorm = Math.sqrt(initialNorm);
     for (let pass = 0; pass < 2; pass++) {
       for (let j = 0; j < i; j++) {
         const qj = q.subarray(j * cols, (j + 1) * cols);
@@ -59,7 +61,7 @@ export function orthogonalRows(rows: number, cols: number, generator: Generator)
     let norm = 0;
     for (let k = 0; k < cols; k++) norm += qi[k] * qi[k];
     norm = Math.sqrt(norm);
-    if (!(norm > 1e-10 * Math.max(initialNorm, 1e-300))) {
+    if (!(norm > 1e-10 * initialNorm)) {
       throw new Error(`orthogonalRows: row ${i} is linearly dependent on the previous rows (degenerate draw)`);
     }
     for (let k = 0; k < cols; k++) qi[k] /= norm;
