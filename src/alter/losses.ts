@@ -99,8 +99,8 @@ export function featureDistillation(studentFeatures: Tensor[], teacherFeatures: 
   }
   if (studentFeatures.length === 0) throw new Error("featureDistillation: no features given");
   let total: Tensor | null = null;
-  studentFeatures.forEach((fs, k) => {
-    const ft = teacherFeatures[k];
+  for (let k = 0; k < studentFeatures.length; k++) {
+    const fs = studentFeatures[k], ft = teacherFeatures[k];
     if (!shapesEqual(fs.shape, ft.shape)) {
       throw new Error(`featureDistillation: feature ${k}: student ${formatShape(fs.shape)} and teacher ${formatShape(ft.shape)} differ`);
     }
@@ -112,7 +112,7 @@ export function featureDistillation(studentFeatures: Tensor[], teacherFeatures: 
       term = term.mul(1 / (power / Math.max(t.length, 1) + 1e-8));
     }
     total = total === null ? term : total.add(term);
-  });
+  }
   return total!.mul(1 / studentFeatures.length);
 }
 

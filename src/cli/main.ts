@@ -8,6 +8,7 @@ import { registerBench } from "./commands/bench.js";
 import { registerTrainTeacher } from "./commands/train-teacher.js";
 import { registerSample } from "./commands/sample.js";
 import { registerMacs } from "./commands/macs.js";
+import { registerPrune } from "./commands/prune.js";
 import { UserError } from "./errors.js";
 
 export function buildProgram(): Command {
@@ -21,6 +22,7 @@ export function buildProgram(): Command {
     .exitOverride();
   registerTrainTeacher(program);
   registerSample(program);
+  registerPrune(program);
   registerMacs(program);
   registerBench(program);
   return program;

@@ -12,6 +12,7 @@ import { FASHION_MNIST_CLASSES } from "../../data/fashion-mnist.js";
 import { ProgressBar } from "../../util/progress.js";
 import { UserError } from "../errors.js";
 import { existingDir, floatOption, intOption } from "../options.js";
+import { loadPlanFor, planExecutors, realisedMacs } from "../../alter/inference.js";
 
 /** Short sampler names -> diffusers scheduler classes. */
 export const SAMPLERS: Record<string, SchedulerClassName> = {
@@ -53,8 +54,11 @@ export function registerSample(program: Command): void {
     .option("--n <n>", "number of images", intOption("--n", 1, 100000), 20)
     .option("--seed <n>", "random seed", intOption("--seed", 0), 0)
     .requiredOption("--out <dir>", "output folder")
+    .option("--dense", "ignore the model's alter_plan.json and run every layer")
     .action((o: Record<string, unknown>) => {
-      const model = loadModelFolder(existingDir("--model", o.model as string));
+      const modelDir = existingDir("--model", o.model as string);
+      const model = loadModelFolder(modelDir);
+      const plan = o.dense ? null : loadPlanFor(modelDir, model.unet);
       if (model.classEmbedder === null) throw new UserError(`${o.model as string} has no class_embedder/; alter samples class-conditional models`);
       const classes = model.classEmbedder.config.num_classes;
       const pool = o.labels ? parseLabels(o.labels as string, classes) : Array.from({ length: classes }, (_, i) => i);
@@ -65,6 +69,7 @@ export function registerSample(program: Command): void {
       const progress = new ProgressBar({ total: steps, label: "sample", unit: "step" });
       const { images } = sampleImages(model.unet, model.classEmbedder, scheduler, {
         labels, steps, guidance: o.guidance as number, seed: o.seed as number, onStep: () => progress.tick(),
+        executorFor: plan === null ? undefined : planExecutors(plan),
       });
       progress.done();
       const out = o.out as string;
@@ -76,6 +81,11 @@ export function registerSample(program: Command): void {
       const grid = imageGrid(images.f32, n, h, w, c, Math.min(10, n), 2, names);
       writePng(join(out, "grid.png"), grid.pixels, grid.width, grid.height, grid.channels);
       process.stderr.write(`alter: wrote ${n} images and grid.png to ${out}\n`);
+      if (plan !== null) {
+        const { total } = realisedMacs(plan, scheduler.timesteps);
+        const dense = plan.total_macs * scheduler.timesteps.length;
+        process.stderr.write(`alter: ALTER plan used: ${(total / 1e9).toFixed(3)} GMACs per image per guidance branch over ${steps} steps (${((100 * total) / dense).toFixed(1)}% of the dense model at the same steps)\n`);
+      }
     });
 }
 

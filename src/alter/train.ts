@@ -1,0 +1,388 @@
+/**
+ * @file ALTER's single-stage co-optimisation (paper Algorithm 1; official sd_prune.py), and the
+ * ablation baselines from the same loop.
+ *
+ * Per batch, while step < T_end (the "hyper steps"):
+ *   1. UNet step: the student runs with the current hard mask table (rows m[t_b], one per sample),
+ *      the hypernetwork frozen; L_U = l_den*MSE(student, target) + l_out*MSE(student, teacher)
+ *      + l_feat*mean_k MSE(features_k); AdamW, clipping.
+ *   2. Hypernetwork step: the UNet frozen, relaxed masks (straight-through in the `paper` variant,
+ *      soft in the `reference` variant), fresh noise and timesteps on the same images;
+ *      L_H = L_perf + l_ratio*log(max(S,p)/min(S,p)) + l_bal*N_e*sum_i F_i P_i; AdamW, clipping.
+ *   3. Refresh the hard table: deterministic thresholds (`paper`) or a noisy hard draw (`reference`).
+ * After T_end the table is frozen and only the UNet trains (the final fine-tuning, same run).
+ *
+ * Methods: `alter` (above), `static` (one expert for every timestep), `manual` (N_e experts on equal
+ * fixed timestep intervals, no router), `two-stage` (the hypernetwork is trained first on the frozen
+ * UNet for T_end steps, then the UNet is fine-tuned with the frozen plan for `steps` steps).
+ * The teacher is a frozen copy of the starting UNet.
+ */
+import { join } from "node:path";
+import { mkdirSync } from "node:fs";
+import { Tensor } from "../engine/tensor.js";
+import { Generator, type GeneratorState } from "../engine/rng.js";
+import { keep, scope } from "../engine/memory.js";
+import { noGrad } from "../engine/autograd.js";
+import { gatherRows } from "../engine/ops/indexing.js";
+import { AdamW, clipGradNorm } from "../nn/optim.js";
+import { constantWithWarmup } from "../nn/schedule.js";
+import { cloneUNet, saveModelFolder, type ModelFolder } from "../models/pretrained.js";
+import type { UNet2DConditionModel } from "../models/unet-2d-condition.js";
+import { BatchLoader, type BatchLoaderState } from "../data/loader.js";
+import type { Dataset } from "../data/fashion-mnist.js";
+import { createScheduler, validateSchedulerConfig } from "../diffusion/scheduler.js";
+import { addPrefixed, loadCheckpoint, saveCheckpoint, withPrefix } from "../util/checkpoint.js";
+import { JsonlLog } from "../util/jsonl.js";
+import { ProgressBar } from "../util/progress.js";
+import { InterruptFlag } from "../util/interrupt.js";
+import { HyperNetwork, expertIds } from "./hypernet.js";
+import { balanceLoss, budgetConversion, denoisingLoss, featureDistillation, outputDistillation, ratioLoss } from "./losses.js";
+import { prunableLayers, prunableShare, type PrunableLayer } from "./layers.js";
+import { layerIndex, MaskedExecutor } from "./masked.js";
+import { PLAN_FILE, PLAN_VERSION, withRealisedRatios, writePlan, type AlterPlan } from "./plan.js";
+
+export type PruneMethod = "alter" | "static" | "manual" | "two-stage";
+export type PruneVariant = "paper" | "reference";
+
+export interface PruneSettings {
+  method: PruneMethod;
+  variant: PruneVariant;
+  /** Fraction of the whole UNet's per-step MACs to keep (the paper's p). */
+  ratio: number;
+  experts: number;
+  /** UNet optimizer steps (for two-stage: the fine-tuning steps after the hypernetwork stage). */
+  steps: number;
+  /** T_end: steps with hypernetwork updates (the table is frozen afterwards). */
+  hyperSteps: number;
+  batchSize: number;
+  lrUnet: number;
+  lrHyper: number;
+  warmupSteps: number;
+  weightDecay: number;
+  gradClip: number;
+  lambdaDenoise: number;
+  lambdaOutput: number;
+  lambdaFeature: number;
+  normalizeFeatures: boolean;
+  lambdaRatio: number;
+  lambdaBalance: number;
+  labelDropout: number;
+  seed: number;
+  checkpointEvery: number;
+  logEvery: number;
+}
+
+export const DEFAULT_PRUNE_SETTINGS: PruneSettings = {
+  method: "alter",
+  variant: "paper",
+  ratio: 0.65,
+  experts: 10,
+  steps: 2000,
+  hyperSteps: 600,
+  batchSize: 32,
+  lrUnet: 1e-4,
+  lrHyper: 5e-3,
+  warmupSteps: 50,
+  weightDecay: 0.01,
+  gradClip: 1.0,
+  lambdaDenoise: 1e-4,
+  lambdaOutput: 1,
+  lambdaFeature: 1,
+  normalizeFeatures: false,
+  lambdaRatio: 5,
+  lambdaBalance: 1,
+  labelDropout: 0.1,
+  seed: 0,
+  checkpointEvery: 100,
+  logEvery: 5,
+};
+
+export interface PruneRun {
+  teacher: ModelFolder;
+  data: Dataset;
+  outDir: string;
+  settings: PruneSettings;
+  resume?: boolean;
+  silent?: boolean;
+}
+
+export interface PruneResult {
+  plan: AlterPlan;
+  interrupted: boolean;
+  step: number;
+}
+
+export class PruneError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = "TrainingError";
+  }
+}
+
+interface PruneState {
+  step: number;
+  /** Hypernetwork steps done (two-stage runs them before the UNet steps). */
+  hyperStep: number;
+  rng: GeneratorState;
+  loader: BatchLoaderState;
+  settings: PruneSettings;
+  frozen: boolean;
+  elapsedSeconds: number;
+}
+
+/** Hard routing for the baselines without a learned router. */
+function fixedRouting(method: PruneMethod, experts: number, T: number): Int32Array | null {
+  if (method === "static") return new Int32Array(T);
+  if (method === "manual") return Int32Array.from({ length: T }, (_, t) => Math.min(experts - 1, Math.floor((t * experts) / T)));
+  return null;
+}
+
+/** One-hot [T, N_e] from expert ids. */
+function oneHotRouting(ids: Int32Array, experts: number): Tensor {
+  const out = Tensor.zeros([ids.length, experts]);
+  ids.forEach((e, t) => (out.f32[t * experts + e] = 1));
+  return out;
+}
+
+export function trainPruned(run: PruneRun): PruneResult {
+  const { teacher, data, outDir } = run;
+  const s = run.settings;
+  if (teacher.classEmbedder === null) throw new PruneError("the teacher folder has no class_embedder/; alter prune needs a class-conditional teacher");
+  const embedder = teacher.classEmbedder;
+  embedder.requiresGrad(false);
+  mkdirSync(outDir, { recursive: true });
+  const checkpointPath = join(outDir, "checkpoint.safetensors");
+  const log = new JsonlLog(join(outDir, "train_log.jsonl"));
+
+  const schedulerConfig = validateSchedulerConfig(teacher.schedulerConfig);
+  const noiseScheduler = createScheduler(schedulerConfig);
+  const T = schedulerConfig.num_train_timesteps ?? 1000;
+  const prediction = schedulerConfig.prediction_type ?? "epsilon";
+
+  const teacherUnet = teacher.unet.requiresGrad(false).eval();
+  const student: UNet2DConditionModel = cloneUNet(teacherUnet).train();
+  const size = student.config.sample_size;
+  const macs = student.countMacs(size, size, embedder.config.num_tokens);
+  const layers: PrunableLayer[] = prunableLayers(student, macs);
+  const { share, totalMacs } = prunableShare(layers, macs);
+  const targetPrunable = budgetConversion(s.ratio, share);
+  const costs = Float32Array.from(layers, (l) => l.macs);
+  const index = layerIndex(layers);
+
+  const experts = s.method === "static" ? 1 : s.experts;
+  const fixed = fixedRouting(s.method, experts, T);
+  const init = new Generator(s.seed);
+  const hyper = new HyperNetwork({ numExperts: experts, numLayers: layers.length, timeTable: student.timeProjection(Array.from({ length: T }, (_, t) => t)), generator: init.fork(20) });
+  const unetParams = student.parameters();
+  const hyperParams = fixed === null ? hyper.parameters() : hyper.expert_generator.parameters();
+  const unetOpt = new AdamW(unetParams, { lr: s.lrUnet, weightDecay: s.weightDecay });
+  const hyperOpt = new AdamW(hyperParams, { lr: s.lrHyper, weightDecay: s.weightDecay });
+  const unetSchedule = constantWithWarmup(s.lrUnet, s.warmupSteps);
+  const hyperSchedule = constantWithWarmup(s.lrHyper, s.warmupSteps);
+
+  let rng = new Generator(s.seed + 1);
+  let loader = new BatchLoader(data, s.batchSize, new Generator(s.seed + 2));
+  let step = 0, hyperStep = 0, frozen = false, elapsedBefore = 0;
+  /** The hard table [T, N_L] the UNet trains with (and, frozen, the final plan). */
+  let expertMasks = keep(Tensor.ones([experts, layers.length]));
+  let routerIds = fixed ?? new Int32Array(T);
+
+  /** Draws the hard table from the hypernetwork (deterministic in the paper variant). */
+  const refreshTable = (): void => {
+    const mode = s.variant === "paper" ? "deterministic" : "hard";
+    const out = hyper.forward(mode, rng);
+    expertMasks.dispose();
+    expertMasks = keep(out.expertMasks.clone());
+    routerIds = fixed ?? expertIds(out.routing);
+  };
+  const hardTable = (): Tensor => oneHotRouting(routerIds, experts).matmul(expertMasks);
+
+  if (run.resume) {
+    const ckpt = loadCheckpoint(checkpointPath);
+    const state = ckpt.state as unknown as PruneState;
+    if (JSON.stringify({ ...state.settings, steps: 0 }) !== JSON.stringify({ ...s, steps: 0 })) {
+      throw new PruneError(`${ckpt.path}: the checkpoint was made with different settings; resume with the original flags (only --steps may change) or use a new --out folder`);
+    }
+    student.loadStateDict(withPrefix(ckpt.tensors, "student"), { source: ckpt.path });
+    hyper.loadStateDict(withPrefix(ckpt.tensors, "hyper"), { source: ckpt.path });
+    unetOpt.loadStateDict({ step: state.step, buffers: withPrefix(ckpt.tensors, "optim_unet") });
+    hyperOpt.loadStateDict({ step: state.hyperStep, buffers: withPrefix(ckpt.tensors, "optim_hyper") });
+    expertMasks.dispose();
+    expertMasks = keep(ckpt.tensors.get("table.experts")!.clone());
+    routerIds = Int32Array.from(ckpt.tensors.get("table.router")!.data);
+    rng = Generator.fromState(state.rng);
+    loader = BatchLoader.fromState(data, state.loader);
+    ({ step, hyperStep, frozen } = state);
+    elapsedBefore = state.elapsedSeconds;
+    log.truncateAfter(step + (s.method === "two-stage" ? hyperStep : 0));
+    if (!run.silent) process.stderr.write(`alter: resuming ${outDir} at UNet step ${step}, hypernetwork step ${hyperStep} (${ckpt.path})\n`);
+  } else {
+    refreshTable();
+  }
+
+  const startTime = Date.now();
+  const elapsed = (): number => elapsedBefore + (Date.now() - startTime) / 1000;
+  const writeCheckpoint = (): void => {
+    const tensors = new Map<string, Tensor>();
+    addPrefixed(tensors, "student", student.stateDict());
+    addPrefixed(tensors, "hyper", hyper.stateDict());
+    addPrefixed(tensors, "optim_unet", unetOpt.stateDict().buffers);
+    addPrefixed(tensors, "optim_hyper", hyperOpt.stateDict().buffers);
+    tensors.set("table.experts", expertMasks);
+    tensors.set("table.router", Tensor.int32(routerIds));
+    const state: PruneState = { step, hyperStep, rng: rng.state(), loader: loader.state(), settings: s, frozen, elapsedSeconds: elapsed() };
+    saveCheckpoint(checkpointPath, { tensors, state: state as unknown as Record<string, unknown> });
+  };
+
+  /** A noisy batch: images, labels (with dropout to the null label), timesteps, x_t, target, teacher outputs. */
+  const makeBatch = (images: Tensor, labelsIn: Int32Array) => {
+    const B = images.shape[0];
+    const timesteps = rng.randint(B, 0, T);
+    const noise = Tensor.randn(images.shape, rng);
+    const labels = labelsIn.slice();
+    const drop = rng.uniform(B);
+    for (let i = 0; i < B; i++) if (drop[i] < s.labelDropout) labels[i] = embedder.nullLabel;
+    const noisy = noiseScheduler.addNoise(images, noise, timesteps);
+    const target = prediction === "v_prediction" ? noiseScheduler.getVelocity(images, noise, timesteps) : noise;
+    const context = noGrad(() => embedder.forward(Tensor.int32(labels)));
+    const teacherFeatures: Tensor[] = [];
+    const teacherOut = noGrad(() => teacherUnet.forward(noisy, timesteps, context, { features: teacherFeatures }));
+    return { timesteps, noisy, target, context, teacherOut, teacherFeatures };
+  };
+
+  /** The performance loss of the student with per-sample masks; returns its terms. */
+  const performance = (batch: ReturnType<typeof makeBatch>, masks: Tensor) => {
+    const features: Tensor[] = [];
+    const out = student.forward(batch.noisy, batch.timesteps, batch.context, { executor: new MaskedExecutor(index, masks), features });
+    const den = denoisingLoss(out, batch.target);
+    const outKd = outputDistillation(out, batch.teacherOut);
+    const featKd = featureDistillation(features, batch.teacherFeatures, s.normalizeFeatures);
+    const loss = den.mul(s.lambdaDenoise).add(outKd.mul(s.lambdaOutput)).add(featKd.mul(s.lambdaFeature));
+    return { loss, den: den.item(), out: outKd.item(), feat: featKd.item() };
+  };
+
+  const checkFinite = (what: string, value: number, at: number): void => {
+    if (!Number.isFinite(value)) {
+      throw new PruneError(`step ${at}: ${what} is ${value}; nothing was updated. Resume from ${checkpointPath} (last checkpoint) with lower learning rates or --grad-clip`);
+    }
+  };
+
+  const hyperUpdate = (images: Tensor, labels: Int32Array): Record<string, number> => {
+    student.requiresGrad(false);
+    student.eval();
+    try {
+      return scope(() => {
+        hyperOpt.lr = hyperSchedule(hyperStep);
+        hyperOpt.zeroGrad();
+        const batch = makeBatch(images, labels);
+        const relaxed = hyper.forward(s.variant === "paper" ? "straight-through" : "soft", rng);
+        const table = fixed === null ? relaxed.table : oneHotRouting(routerIds, experts).matmul(relaxed.expertMasks);
+        const perf = performance(batch, gatherRows(table, Tensor.int32(batch.timesteps)));
+        const ratio = ratioLoss(table, costs, targetPrunable);
+        let loss = perf.loss.add(ratio.loss.mul(s.lambdaRatio));
+        let bal = 0;
+        if (fixed === null && s.lambdaBalance > 0) {
+          const b = balanceLoss(relaxed.routingLogits, relaxed.routing);
+          bal = b.item();
+          loss = loss.add(b.mul(s.lambdaBalance));
+        }
+        const value = loss.item();
+        checkFinite("the hypernetwork loss", value, step);
+        loss.backward();
+        const norm = clipGradNorm(hyperParams, s.gradClip);
+        checkFinite("the hypernetwork gradient norm", norm, step);
+        hyperOpt.step();
+        return { hyper_loss: value, perf: perf.loss.item(), ratio_loss: ratio.loss.item(), kept_soft: ratio.keptFraction, balance: bal };
+      });
+    } finally {
+      student.requiresGrad(true);
+      student.train();
+    }
+  };
+
+  const unetUpdate = (images: Tensor, labels: Int32Array): Record<string, number> =>
+    scope(() => {
+      unetOpt.lr = unetSchedule(step);
+      unetOpt.zeroGrad();
+      const batch = makeBatch(images, labels);
+      const masks = gatherRows(hardTable(), Tensor.int32(batch.timesteps));
+      const perf = performance(batch, masks);
+      const value = perf.loss.item();
+      checkFinite("the UNet loss", value, step);
+      perf.loss.backward();
+      const norm = clipGradNorm(unetParams, s.gradClip);
+      checkFinite("the UNet gradient norm", norm, step);
+      unetOpt.step();
+      return { unet_loss: value, denoise: perf.den, output_kd: perf.out, feature_kd: perf.feat };
+    });
+
+  const currentPlan = (): AlterPlan =>
+    withRealisedRatios({
+      format: "alter-plan", version: PLAN_VERSION, num_train_timesteps: T,
+      layers: layers.map((l) => ({ name: l.name, kind: l.kind, macs: l.macs })), total_macs: totalMacs,
+      experts: Array.from({ length: experts }, (_, e) => Array.from(expertMasks.f32.subarray(e * layers.length, (e + 1) * layers.length))),
+      router: Array.from(routerIds), target_ratio: s.ratio, target_prunable_ratio: targetPrunable,
+      settings: { ...s, prunable_share: share, context_length: embedder.config.num_tokens, resolution: size },
+    });
+
+  const interrupt = new InterruptFlag().install(() => {
+    if (!run.silent) process.stderr.write("\nalter: interrupt received, writing a checkpoint at the end of this step (Ctrl-C again to quit at once)\n");
+  });
+  const twoStage = s.method === "two-stage";
+  const totalTicks = s.steps + (twoStage ? s.hyperSteps : 0);
+  const progress = new ProgressBar({ total: totalTicks, start: step + (twoStage ? hyperStep : 0), label: `prune ${s.method}`, unit: "img", itemsPerTick: s.batchSize, silent: run.silent });
+  let interrupted = false;
+
+  try {
+    while (step < s.steps) {
+      const record: Record<string, number> = {};
+      const batch = loader.next();
+      const labels = batch.labels.i32;
+      const hyperPhase = !frozen && (twoStage ? hyperStep < s.hyperSteps : step < s.hyperSteps);
+      if (!(twoStage && hyperPhase)) Object.assign(record, unetUpdate(batch.images, labels));
+      if (hyperPhase) {
+        Object.assign(record, hyperUpdate(batch.images, labels));
+        hyperStep++;
+        refreshTable();
+      } else if (!frozen) {
+        frozen = true; // T_end reached: the table is the final plan from here on
+      }
+      batch.images.dispose();
+      batch.labels.dispose();
+      if (!(twoStage && hyperPhase)) step++;
+      const plan = currentPlan();
+      const histogram = new Array<number>(experts).fill(0);
+      for (const e of routerIds) histogram[e]++;
+      const tick = step + (twoStage ? hyperStep : 0);
+      if (tick % s.logEvery === 0 || step === s.steps) {
+        log.append({ step: tick, unet_step: step, hyper_step: hyperStep, frozen, ...record, kept_ratio: plan.realised_ratio, kept_prunable: plan.realised_prunable_ratio, target_ratio: s.ratio, routing: histogram, elapsed_s: Number(elapsed().toFixed(1)) });
+      }
+      const loss = record.unet_loss ?? record.hyper_loss;
+      progress.tick(1, {
+        loss: loss === undefined ? "-" : loss.toFixed(4),
+        kept: `${plan.realised_ratio.toFixed(3)}/${s.ratio}`,
+        experts: histogram.filter((c) => c > 0).length,
+      });
+      if (tick % s.checkpointEvery === 0) writeCheckpoint();
+      if (interrupt.requested) {
+        writeCheckpoint();
+        interrupted = true;
+        break;
+      }
+    }
+    if (!interrupted) writeCheckpoint();
+  } finally {
+    progress.done();
+    interrupt.release();
+  }
+
+  const plan = currentPlan();
+  saveModelFolder(outDir, {
+    unet: student,
+    classEmbedder: embedder,
+    schedulerConfig: teacher.schedulerConfig,
+    index: { alter_plan: PLAN_FILE, alter_training: { kind: "alter", method: s.method, variant: s.variant, step, finished: step >= s.steps } },
+  });
+  writePlan(join(outDir, PLAN_FILE), plan);
+  return { plan, interrupted, step };
+}

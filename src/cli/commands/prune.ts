@@ -1,0 +1,70 @@
+/**
+ * @file `alter prune`: compresses a teacher into a mixture of layer-pruned temporal experts.
+ */
+import type { Command } from "commander";
+import { loadModelFolder } from "../../models/pretrained.js";
+import { loadImageDataset } from "../../data/fashion-mnist.js";
+import { DEFAULT_PRUNE_SETTINGS, trainPruned, type PruneMethod, type PruneSettings, type PruneVariant } from "../../alter/train.js";
+import { UserError } from "../errors.js";
+import { existingDir, floatOption, intOption } from "../options.js";
+
+const METHODS: PruneMethod[] = ["alter", "static", "manual", "two-stage"];
+const VARIANTS: PruneVariant[] = ["paper", "reference"];
+
+function choice<T extends string>(flag: string, allowed: readonly T[]): (v: string) => T {
+  return (v) => {
+    if (!allowed.includes(v as T)) throw new UserError(`${flag} must be one of ${allowed.join(", ")}, got "${v}"`);
+    return v as T;
+  };
+}
+
+export function registerPrune(program: Command): void {
+  const d = DEFAULT_PRUNE_SETTINGS;
+  program
+    .command("prune")
+    .description("ALTER: train a hypernetwork that routes each timestep to a layer-pruned expert, co-optimised with the UNet; writes the fine-tuned model and alter_plan.json")
+    .requiredOption("--teacher <dir>", "teacher model folder (from train-teacher)")
+    .option("--data <dir>", "training images (IDX or PNG folder; default $ALTER_DATA_DIR or /usr/share/datasets/fashion-mnist)")
+    .requiredOption("--out <dir>", "output model folder")
+    .option("--ratio <p>", "fraction of the whole UNet's per-step MACs to keep", floatOption("--ratio", 0, 1, true), d.ratio)
+    .option("--experts <n>", "number of experts N_e", intOption("--experts", 1, 64), d.experts)
+    .option("--steps <n>", "UNet optimizer steps", intOption("--steps"), d.steps)
+    .option("--hyper-steps <n>", "T_end: steps with hypernetwork updates, then the plan is frozen", intOption("--hyper-steps", 0), d.hyperSteps)
+    .option("--batch <n>", "batch size", intOption("--batch"), d.batchSize)
+    .option("--lr-unet <x>", "UNet learning rate", floatOption("--lr-unet", 0, 1, true), d.lrUnet)
+    .option("--lr-hyper <x>", "hypernetwork learning rate", floatOption("--lr-hyper", 0, 1, true), d.lrHyper)
+    .option("--warmup <n>", "warmup steps of both optimizers", intOption("--warmup", 0), d.warmupSteps)
+    .option("--variant <v>", "relaxation: paper (straight-through, deterministic plan) or reference (soft, sampled plan, as the official code)", choice("--variant", VARIANTS), d.variant)
+    .option("--method <m>", "alter, or an ablation baseline: static, manual, two-stage", choice("--method", METHODS), d.method)
+    .option("--lambda-denoise <x>", "weight of the denoising loss", floatOption("--lambda-denoise", 0), d.lambdaDenoise)
+    .option("--lambda-output <x>", "weight of output distillation", floatOption("--lambda-output", 0), d.lambdaOutput)
+    .option("--lambda-feature <x>", "weight of feature distillation", floatOption("--lambda-feature", 0), d.lambdaFeature)
+    .option("--normalize-features", "divide each feature-distillation term by the teacher feature's mean square")
+    .option("--lambda-ratio <x>", "weight of the MAC-budget loss", floatOption("--lambda-ratio", 0), d.lambdaRatio)
+    .option("--lambda-balance <x>", "weight of the router balance loss", floatOption("--lambda-balance", 0), d.lambdaBalance)
+    .option("--seed <n>", "random seed", intOption("--seed", 0), d.seed)
+    .option("--checkpoint-every <n>", "steps between checkpoints", intOption("--checkpoint-every"), d.checkpointEvery)
+    .option("--resume", "continue the run in --out from its checkpoint")
+    .action((o: Record<string, unknown>) => {
+      const teacher = loadModelFolder(existingDir("--teacher", o.teacher as string));
+      const data = loadImageDataset(o.data as string | undefined, { channels: teacher.unet.config.in_channels as 1 | 3 });
+      const settings: PruneSettings = {
+        ...d,
+        method: o.method as PruneMethod, variant: o.variant as PruneVariant, ratio: o.ratio as number, experts: o.experts as number,
+        steps: o.steps as number, hyperSteps: o.hyperSteps as number, batchSize: o.batch as number, lrUnet: o.lrUnet as number,
+        lrHyper: o.lrHyper as number, warmupSteps: o.warmup as number, lambdaDenoise: o.lambdaDenoise as number,
+        lambdaOutput: o.lambdaOutput as number, lambdaFeature: o.lambdaFeature as number, normalizeFeatures: Boolean(o.normalizeFeatures),
+        lambdaRatio: o.lambdaRatio as number, lambdaBalance: o.lambdaBalance as number, seed: o.seed as number,
+        checkpointEvery: o.checkpointEvery as number,
+      };
+      const result = trainPruned({ teacher, data, outDir: o.out as string, settings, resume: Boolean(o.resume) });
+      const p = result.plan;
+      process.stderr.write(
+        `alter: ${result.interrupted ? "stopped" : "finished"} at step ${result.step}; kept ${(p.realised_ratio * 100).toFixed(1)}% of the UNet's MACs ` +
+          `(target ${(p.target_ratio * 100).toFixed(1)}%; ${(p.realised_prunable_ratio * 100).toFixed(1)}% of the prunable layers), ` +
+          `${new Set(p.router).size} experts in use; model and alter_plan.json in ${o.out as string}` +
+          (result.interrupted ? ". Continue with the same command plus --resume.\n" : "\n"),
+      );
+      if (result.interrupted) process.exitCode = 130;
+    });
+}
