@@ -357,11 +357,14 @@ export function trainPruned(run: PruneRun): PruneResult {
       if (tick % s.logEvery === 0 || step === s.steps) {
         log.append({ step: tick, unet_step: step, hyper_step: hyperStep, frozen, ...record, kept_ratio: plan.realised_ratio, kept_prunable: plan.realised_prunable_ratio, target_ratio: s.ratio, routing: histogram, elapsed_s: Number(elapsed().toFixed(1)) });
       }
-      const loss = record.unet_loss ?? record.hyper_loss;
+      const fmt = (v: number | undefined): string => (v === undefined ? "-" : v.toFixed(4));
       progress.tick(1, {
-        loss: loss === undefined ? "-" : loss.toFixed(4),
+        unet: fmt(record.unet_loss),
+        hyper: fmt(record.hyper_loss),
+        ratio: fmt(record.ratio_loss),
+        bal: fmt(record.balance),
         kept: `${plan.realised_ratio.toFixed(3)}/${s.ratio}`,
-        experts: histogram.filter((c) => c > 0).length,
+        route: histogram.map((c) => Math.round((100 * c) / T)).join(":"),
       });
       if (tick % s.checkpointEvery === 0) writeCheckpoint();
       if (interrupt.requested) {
