@@ -5,7 +5,7 @@ import type { Command } from "commander";
 import { join } from "node:path";
 import { mkdirSync } from "node:fs";
 import { loadModelFolder } from "../../models/pretrained.js";
-import { createScheduler, SCHEDULER_CLASS_NAMES, validateSchedulerConfig, type SchedulerClassName } from "../../diffusion/scheduler.js";
+import { SAMPLERS, samplerFor } from "../../diffusion/samplers.js";
 import { sampleImages, toUint8 } from "../../diffusion/pipeline.js";
 import { imageGrid, writePng } from "../../data/png.js";
 import { FASHION_MNIST_CLASSES } from "../../data/fashion-mnist.js";
@@ -13,23 +13,6 @@ import { ProgressBar } from "../../util/progress.js";
 import { UserError } from "../errors.js";
 import { existingDir, floatOption, intOption } from "../options.js";
 import { loadPlanFor, planExecutors, realisedMacs } from "../../alter/inference.js";
-
-/** Short sampler names -> diffusers scheduler classes. */
-export const SAMPLERS: Record<string, SchedulerClassName> = {
-  ddpm: "DDPMScheduler",
-  ddim: "DDIMScheduler",
-  pndm: "PNDMScheduler",
-  "dpm++2m": "DPMSolverMultistepScheduler",
-  euler: "EulerDiscreteScheduler",
-};
-
-/** The model's noise schedule with another sampler's class (what diffusers' from_config does). */
-export function schedulerFor(modelSchedulerConfig: Record<string, unknown>, sampler: string) {
-  const className = SAMPLERS[sampler];
-  if (className === undefined) throw new UserError(`--sampler must be one of ${Object.keys(SAMPLERS).join(", ")}, got "${sampler}"`);
-  const config = validateSchedulerConfig({ ...modelSchedulerConfig, _class_name: className, ...(className === "PNDMScheduler" ? { skip_prk_steps: true } : {}) });
-  return createScheduler(config);
-}
 
 function parseLabels(text: string, classes: number): number[] {
   const labels = text.split(",").map((s) => s.trim()).filter(Boolean).map((s) => {
@@ -64,7 +47,7 @@ export function registerSample(program: Command): void {
       const pool = o.labels ? parseLabels(o.labels as string, classes) : Array.from({ length: classes }, (_, i) => i);
       const n = o.n as number;
       const labels = Array.from({ length: n }, (_, i) => pool[i % pool.length]);
-      const scheduler = schedulerFor(model.schedulerConfig, o.sampler as string);
+      const scheduler = samplerFor(model.schedulerConfig, o.sampler as string);
       const steps = o.steps as number;
       const progress = new ProgressBar({ total: steps, label: "sample", unit: "step" });
       const { images } = sampleImages(model.unet, model.classEmbedder, scheduler, {

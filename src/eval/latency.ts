@@ -1,0 +1,23 @@
+/**
+ * @file Wall-clock latency: warm-up runs excluded, median of repeats (machines are noisy).
+ */
+
+export interface LatencyResult {
+  medianMs: number;
+  samplesMs: number[];
+}
+
+export function measureLatency(fn: () => void, options: { warmup?: number; repeats?: number } = {}): LatencyResult {
+  const warmup = options.warmup ?? 1, repeats = options.repeats ?? 5;
+  for (let i = 0; i < warmup; i++) fn();
+  const samplesMs: number[] = [];
+  for (let i = 0; i < repeats; i++) {
+    const start = process.hrtime.bigint();
+    fn();
+    samplesMs.push(Number(process.hrtime.bigint() - start) / 1e6);
+  }
+  const sorted = [...samplesMs].sort((a, b) => a - b);
+  const mid = sorted.length >> 1;
+  const medianMs = sorted.length % 2 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2;
+  return { medianMs, samplesMs };
+}
