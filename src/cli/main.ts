@@ -9,6 +9,7 @@ import { registerTrainTeacher } from "./commands/train-teacher.js";
 import { registerSample } from "./commands/sample.js";
 import { registerMacs } from "./commands/macs.js";
 import { registerPrune } from "./commands/prune.js";
+import { registerEval } from "./commands/eval.js";
 import { UserError } from "./errors.js";
 
 export function buildProgram(): Command {
@@ -23,6 +24,7 @@ export function buildProgram(): Command {
   registerTrainTeacher(program);
   registerSample(program);
   registerPrune(program);
+  registerEval(program);
   registerMacs(program);
   registerBench(program);
   return program;

@@ -113,9 +113,9 @@ export function traceSqrtProduct(
 /** All terms of the Fréchet distance between N(mu1, sigma1) and N(mu2, sigma2). */
 export function frechetTerms(
   mu1: ArrayLike<number>,
-  sigma1: Float64Array,
+  sigma1: ArrayLike<number>,
   mu2: ArrayLike<number>,
-  sigma2: Float64Array,
+  sigma2: ArrayLike<number>,
   options: FrechetOptions = {},
 ): FrechetTerms {
   const d = mu1.length;
@@ -129,23 +129,25 @@ export function frechetTerms(
   assertFinite("frechetDistance (mu2)", mu2);
   assertFinite("frechetDistance (sigma1)", sigma1);
   assertFinite("frechetDistance (sigma2)", sigma2);
+  const s1 = sigma1 instanceof Float64Array ? sigma1 : Float64Array.from(sigma1);
+  const s2 = sigma2 instanceof Float64Array ? sigma2 : Float64Array.from(sigma2);
   let meanTerm = 0;
   for (let i = 0; i < d; i++) {
     const diff = (mu1[i] as number) - (mu2[i] as number);
     meanTerm += diff * diff;
   }
-  const trace1 = trace(sigma1, d);
-  const trace2 = trace(sigma2, d);
-  const crossTrace = traceSqrtProduct(sigma1, sigma2, d, options.psdTolerance ?? DEFAULT_PSD_TOLERANCE);
+  const trace1 = trace(s1, d);
+  const trace2 = trace(s2, d);
+  const crossTrace = traceSqrtProduct(s1, s2, d, options.psdTolerance ?? DEFAULT_PSD_TOLERANCE);
   return { distance: meanTerm + trace1 + trace2 - 2 * crossTrace, meanTerm, trace1, trace2, crossTrace };
 }
 
 /** Fréchet distance ||mu1 - mu2||^2 + tr(S1) + tr(S2) - 2 tr((S1 S2)^{1/2}). */
 export function frechetDistance(
   mu1: ArrayLike<number>,
-  sigma1: Float64Array,
+  sigma1: ArrayLike<number>,
   mu2: ArrayLike<number>,
-  sigma2: Float64Array,
+  sigma2: ArrayLike<number>,
   options: FrechetOptions = {},
 ): number {
   return frechetTerms(mu1, sigma1, mu2, sigma2, options).distance;

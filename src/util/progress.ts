@@ -56,6 +56,11 @@ export class ProgressBar {
     this.#render(false);
   }
 
+  /** Changes the total (for work whose size is known only once it starts). */
+  setTotal(total: number): void {
+    this.#options.total = total;
+  }
+
   /** Ends the bar line (call once when done or interrupted). */
   done(): void {
     this.#render(true);

@@ -1,0 +1,68 @@
+/**
+ * @file `alter eval`: the evaluation table (Markdown and JSON) over models and step counts.
+ */
+import type { Command } from "commander";
+import { join } from "node:path";
+import { loadFashionMnist } from "../../data/fashion-mnist.js";
+import { FashionClassifier } from "../../metrics/classifier.js";
+import { evaluate, markdownTable } from "../../eval/evaluate.js";
+import { SAMPLERS } from "../../diffusion/samplers.js";
+import { ProgressBar } from "../../util/progress.js";
+import { writeFileAtomic, writeJsonAtomic } from "../../util/atomic.js";
+import { UserError } from "../errors.js";
+import { existingDir, floatOption, intOption } from "../options.js";
+
+function stepList(value: string): number[] {
+  const steps = value.split(",").map((s) => Number(s.trim()));
+  if (steps.length === 0 || steps.some((s) => !Number.isInteger(s) || s < 1 || s > 1000)) {
+    throw new UserError(`--steps must be a comma-separated list of integers in [1, 1000], got "${value}"`);
+  }
+  return steps;
+}
+
+export function registerEval(program: Command): void {
+  program
+    .command("eval")
+    .description(
+      "evaluate models: per-image MACs, latency and speedup vs the dense model at 50 steps (same run), Fréchet distance and KID on our " +
+        "Fashion-MNIST classifier's features (not Inception: the values are not comparable with published FIDs), class accuracy, and " +
+        "SSIM/PSNR against the dense 50-step samples of the same seeds and labels",
+    )
+    .requiredOption("--models <dirs...>", "model folders; at least one dense (no alter_plan.json), the first of which is the 50-step reference")
+    .option("--steps <list>", "comma-separated step counts", stepList, [50, 25, 20, 15])
+    .option("--n <n>", "images per row", intOption("--n", 2, 100000), 1000)
+    .option("--sampler <name>", `one of ${Object.keys(SAMPLERS).join(", ")}`, "ddim")
+    .option("--guidance <g>", "classifier-free guidance scale", floatOption("--guidance", 0, 100), 3)
+    .option("--seed <n>", "base seed", intOption("--seed", 0), 0)
+    .option("--batch <n>", "sampling batch size", intOption("--batch"), 50)
+    .option("--classifier <dir>", "in-domain classifier folder", "models/fmnist-classifier")
+    .option("--data <dir>", "real images (the test split is used; default $ALTER_DATA_DIR or /usr/share/datasets/fashion-mnist)")
+    .option("--latency-repeats <n>", "timed repeats per latency measurement (median reported)", intOption("--latency-repeats"), 5)
+    .option("--latency-batch <n>", "the larger batch for per-image latency", intOption("--latency-batch"), 16)
+    .option("--out <dir>", "write eval.json and eval.md here")
+    .option("--json", "print the rows as JSON instead of a Markdown table")
+    .action((o: Record<string, unknown>) => {
+      const classifier = FashionClassifier.load(existingDir("--classifier", o.classifier as string));
+      const real = loadFashionMnist(o.data as string | undefined, "test");
+      const progress = new ProgressBar({ total: 1, label: "eval", unit: "batch" });
+      let last = 0;
+      const rows = evaluate({
+        models: (o.models as string[]).map((m) => existingDir("--models", m)),
+        steps: o.steps as number[], n: o.n as number, sampler: o.sampler as string, guidance: o.guidance as number,
+        seed: o.seed as number, batch: o.batch as number, classifier, real, latencyRepeats: o.latencyRepeats as number,
+        latencyBatch: o.latencyBatch as number,
+        onProgress: (done, total, label) => {
+          if (last === 0) progress.setTotal(total);
+          progress.tick(done - last, { now: label });
+          last = done;
+        },
+      });
+      progress.done();
+      const md = markdownTable(rows);
+      if (o.out) {
+        writeJsonAtomic(join(o.out as string, "eval.json"), { rows, settings: { ...o, models: o.models } });
+        writeFileAtomic(join(o.out as string, "eval.md"), md);
+      }
+      console.log(o.json ? JSON.stringify(rows, null, 2) : md);
+    });
+}

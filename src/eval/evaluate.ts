@@ -1,0 +1,180 @@
+/**
+ * @file `alter eval`: one row per (model, step count) with per-image MACs, latency and speedup against
+ * the dense model at 50 steps (measured in the same run), and quality measured with our in-domain
+ * classifier's features (Fréchet distance and KID to the real test set, class accuracy of the
+ * class-conditional samples) plus SSIM and PSNR against the dense 50-step samples of the same seeds
+ * and labels.
+ *
+ * Sampling is batched with a fixed batch size and seed = base + batch index, so image i gets the
+ * same initial noise and label in every row: SSIM/PSNR compare like with like.
+ */
+import { Generator } from "../engine/rng.js";
+import { loadModelFolder, type ModelFolder } from "../models/pretrained.js";
+import { sampleImages } from "../diffusion/pipeline.js";
+import type { Scheduler } from "../diffusion/scheduler.js";
+import { samplerFor } from "../diffusion/samplers.js";
+import { loadPlanFor, planExecutors, realisedMacs } from "../alter/inference.js";
+import type { AlterPlan } from "../alter/plan.js";
+import { FashionClassifier, embedImages, predictLabels } from "../metrics/classifier.js";
+import { frechetFromFeatures } from "../metrics/frechet.js";
+import { kernelInceptionDistance } from "../metrics/kid.js";
+import { ssim } from "../metrics/ssim.js";
+import { psnr } from "../metrics/psnr.js";
+import type { Dataset } from "../data/fashion-mnist.js";
+import { measureLatency } from "./latency.js";
+
+export interface EvalOptions {
+  models: string[];
+  steps: number[];
+  /** Images per row. */
+  n: number;
+  sampler: string;
+  guidance: number;
+  seed: number;
+  batch: number;
+  classifier: FashionClassifier;
+  /** Real images the Fréchet distance and KID compare against (the test split). */
+  real: Dataset;
+  /** Latency: repeats per measurement and the larger batch size. */
+  latencyRepeats: number;
+  latencyBatch: number;
+  onProgress?: (done: number, total: number, label: string) => void;
+}
+
+export interface EvalRow {
+  model: string;
+  alter: boolean;
+  steps: number;
+  n: number;
+  macs_per_image_g: number;
+  macs_vs_dense50: number;
+  latency_ms_b1: number;
+  latency_ms_per_image_batch: number;
+  speedup_vs_dense50: number;
+  frechet: number;
+  kid: number;
+  kid_std: number;
+  class_accuracy: number;
+  ssim: number | null;
+  psnr: number | null;
+}
+
+interface LoadedModel {
+  dir: string;
+  folder: ModelFolder;
+  plan: AlterPlan | null;
+}
+
+function schedulerFor(model: LoadedModel, sampler: string): Scheduler {
+  return samplerFor(model.folder.schedulerConfig, sampler);
+}
+
+/** n class-balanced images in fixed batches (same noise and label per index in every row). */
+function generate(model: LoadedModel, steps: number, o: EvalOptions, labelsFor: (i: number) => number, tick: () => void): Float32Array {
+  const { sample_size: size, in_channels: c } = model.folder.unet.config;
+  const out = new Float32Array(o.n * size * size * c);
+  for (let start = 0, b = 0; start < o.n; start += o.batch, b++) {
+    const count = Math.min(o.batch, o.n - start);
+    const labels = Array.from({ length: count }, (_, i) => labelsFor(start + i));
+    const { images } = sampleImages(model.folder.unet, model.folder.classEmbedder!, schedulerFor(model, o.sampler), {
+      labels, steps, guidance: o.guidance, seed: o.seed + b, executorFor: model.plan === null ? undefined : planExecutors(model.plan),
+    });
+    out.set(images.f32, start * size * size * c);
+    images.dispose();
+    tick();
+  }
+  return out;
+}
+
+function perImageMacs(model: LoadedModel, steps: number, sampler: string, guided: boolean): number {
+  const scheduler = schedulerFor(model, sampler);
+  scheduler.setTimesteps(steps);
+  const calls = guided ? 2 : 1;
+  if (model.plan !== null) return realisedMacs(model.plan, scheduler.timesteps).total * calls;
+  const { sample_size: size } = model.folder.unet.config;
+  const contextLength = model.folder.classEmbedder?.config.num_tokens ?? 77;
+  return model.folder.unet.countMacs(size, size, contextLength).total() * scheduler.timesteps.length * calls;
+}
+
+function latency(model: LoadedModel, steps: number, o: EvalOptions, batch: number): number {
+  const labels = Array.from({ length: batch }, (_, i) => i % 10);
+  const { medianMs } = measureLatency(() => {
+    sampleImages(model.folder.unet, model.folder.classEmbedder!, schedulerFor(model, o.sampler), {
+      labels, steps, guidance: o.guidance, seed: o.seed, executorFor: model.plan === null ? undefined : planExecutors(model.plan),
+    }).images.dispose();
+  }, { warmup: 1, repeats: o.latencyRepeats });
+  return medianMs / batch;
+}
+
+export function evaluate(o: EvalOptions): EvalRow[] {
+  const models: LoadedModel[] = o.models.map((dir) => {
+    const folder = loadModelFolder(dir);
+    if (folder.classEmbedder === null) throw new Error(`${dir}: no class_embedder/; eval needs class-conditional models`);
+    return { dir, folder, plan: loadPlanFor(dir, folder.unet) };
+  });
+  const dense = models.find((m) => m.plan === null);
+  if (dense === undefined) throw new Error("eval needs a dense model (one without alter_plan.json) among --models, as the 50-step reference");
+  const classes = dense.folder.classEmbedder!.config.num_classes;
+  const labelsFor = (i: number): number => i % classes;
+  const guided = o.guidance !== 1;
+  const { sample_size: size, in_channels: channels } = dense.folder.unet.config;
+  const pixels = size * size * channels;
+
+  const batches = Math.ceil(o.n / o.batch);
+  const total = batches * (1 + models.length * o.steps.length);
+  let done = 0;
+  const tick = (label: string) => () => o.onProgress?.(++done, total, label);
+
+  const realFeatures = embedImages(o.classifier, o.real.images.subarray(0, o.real.count * pixels));
+  const dim = realFeatures.length / o.real.count;
+  const reference = generate(dense, 50, o, labelsFor, tick("dense 50-step reference"));
+  const denseMacs50 = perImageMacs(dense, 50, o.sampler, guided);
+  const denseLatency50 = latency(dense, 50, o, 1);
+
+  const rows: EvalRow[] = [];
+  for (const model of models) {
+    for (const steps of o.steps) {
+      const images = steps === 50 && model === dense ? reference : generate(model, steps, o, labelsFor, tick(`${model.dir} ${steps} steps`));
+      if (steps === 50 && model === dense) for (let b = 0; b < batches; b++) tick("reuse")();
+      const features = embedImages(o.classifier, images);
+      const predicted = predictLabels(o.classifier, images);
+      let correct = 0;
+      predicted.forEach((p, i) => (correct += p === labelsFor(i) ? 1 : 0));
+      const kid = kernelInceptionDistance(features, realFeatures, o.n, o.real.count, dim, { rng: new Generator(o.seed + 7) });
+      const same = model === dense && steps === 50;
+      const macs = perImageMacs(model, steps, o.sampler, guided);
+      const b1 = latency(model, steps, o, 1);
+      rows.push({
+        model: model.dir,
+        alter: model.plan !== null,
+        steps,
+        n: o.n,
+        macs_per_image_g: macs / 1e9,
+        macs_vs_dense50: macs / denseMacs50,
+        latency_ms_b1: b1,
+        latency_ms_per_image_batch: latency(model, steps, o, o.latencyBatch),
+        speedup_vs_dense50: denseLatency50 / b1,
+        frechet: frechetFromFeatures(features, realFeatures, o.n, o.real.count, dim),
+        kid: kid.mean,
+        kid_std: kid.std,
+        class_accuracy: correct / o.n,
+        ssim: same ? null : ssim(images, reference, { n: o.n, h: size, w: size, c: channels }, { range: [-1, 1] }).mean,
+        psnr: same ? null : psnr(images, reference, { n: o.n, h: size, w: size, c: channels }, { range: [-1, 1] }).mean,
+      });
+    }
+  }
+  return rows;
+}
+
+/** A Markdown table of eval rows. */
+export function markdownTable(rows: readonly EvalRow[]): string {
+  const f = (v: number | null, d: number): string => (v === null || !Number.isFinite(v) ? "-" : v.toFixed(d));
+  const lines = [
+    "| model | steps | GMACs/image | MACs vs dense-50 | latency b1 (ms) | ms/image (batch) | speedup vs dense-50 | Fréchet (ours) | KID (ours) | class acc. | SSIM | PSNR |",
+    "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+  ];
+  for (const r of rows) {
+    lines.push(`| ${r.model}${r.alter ? " (ALTER)" : ""} | ${r.steps} | ${f(r.macs_per_image_g, 2)} | ${f(r.macs_vs_dense50 * 100, 1)}% | ${f(r.latency_ms_b1, 0)} | ${f(r.latency_ms_per_image_batch, 0)} | ${f(r.speedup_vs_dense50, 2)}x | ${f(r.frechet, 2)} | ${f(r.kid, 4)} | ${f(r.class_accuracy * 100, 1)}% | ${f(r.ssim, 3)} | ${f(r.psnr, 2)} |`);
+  }
+  return lines.join("\n") + "\n";
+}
