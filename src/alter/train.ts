@@ -217,6 +217,7 @@ export function trainPruned(run: PruneRun): PruneResult {
     log.truncateAfter(step + (s.method === "two-stage" ? hyperStep : 0));
     if (!run.silent) process.stderr.write(`alter: resuming ${outDir} at UNet step ${step}, hypernetwork step ${hyperStep} (${ckpt.path})\n`);
   } else {
+    log.truncateAfter(0); // a fresh run in an existing folder starts a fresh log
     refreshTable();
   }
 

@@ -10,6 +10,7 @@ import { registerSample } from "./commands/sample.js";
 import { registerMacs } from "./commands/macs.js";
 import { registerPrune } from "./commands/prune.js";
 import { registerEval } from "./commands/eval.js";
+import { registerReport } from "./commands/report.js";
 import { UserError } from "./errors.js";
 
 export function buildProgram(): Command {
@@ -25,6 +26,7 @@ export function buildProgram(): Command {
   registerSample(program);
   registerPrune(program);
   registerEval(program);
+  registerReport(program);
   registerMacs(program);
   registerBench(program);
   return program;

@@ -168,6 +168,8 @@ export function trainTeacher(run: TeacherTrainingRun): TeacherTrainingResult {
     elapsedBefore = state.elapsedSeconds;
     log.truncateAfter(step);
     if (!run.silent) process.stderr.write(`alter: resuming ${outDir} from step ${step} (${ckpt.path})\n`);
+  } else {
+    log.truncateAfter(0); // a fresh run in an existing folder starts a fresh log
   }
 
   const writeCheckpoint = (elapsed: number): void => {
