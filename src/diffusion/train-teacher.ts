@@ -234,7 +234,7 @@ export function trainTeacher(run: TeacherTrainingRun): TeacherTrainingResult {
             `(${checkpointPath}, step ${Math.floor(step / settings.checkpointEvery) * settings.checkpointEvery}) with a lower --lr or --grad-clip`,
         );
       }
-      noGrad(() => emas.forEach(([, ema]) => ema.update()));
+      noGrad(() => emas.forEach(([, ema]) => ema.update(step)));
       step++;
       if (step % settings.logEvery === 0 || step === settings.steps) {
         log.append({ step, loss, grad_norm: gradNorm, lr: optimizer.lr, elapsed_s: Number(elapsed().toFixed(1)) });

@@ -109,8 +109,14 @@ describe("optimizers", () => {
     net.weight.f32[0] = 0;
     const ema = new EMA(net, 0.5);
     net.weight.f32[0] = 1;
-    ema.update();
-    ema.update();
+    // Late steps use the full decay: 0 -> 0.5 -> 0.75.
+    ema.update(100);
+    ema.update(101);
     assert.equal(ema.shadow.get("weight")!.item(), 0.75);
+    // Warmup: step 0 uses min(0.5, 1/10) = 0.1, so the average jumps most of the way at once.
+    const warm = new EMA(net, 0.999);
+    net.weight.f32[0] = 2;
+    warm.update(0);
+    assert.ok(Math.abs(warm.shadow.get("weight")!.item() - (0.1 * 1 + 0.9 * 2)) < 1e-6);
   });
 });
