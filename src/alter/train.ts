@@ -34,7 +34,7 @@ import { createScheduler, validateSchedulerConfig } from "../diffusion/scheduler
 import { addPrefixed, loadCheckpoint, saveCheckpoint, withPrefix } from "../util/checkpoint.js";
 import { JsonlLog } from "../util/jsonl.js";
 import { ProgressBar } from "../util/progress.js";
-import { InterruptFlag } from "../util/interrupt.js";
+import { InterruptFlag, yieldToEventLoop } from "../util/interrupt.js";
 import { HyperNetwork, expertIds } from "./hypernet.js";
 import { balanceLoss, budgetConversion, denoisingLoss, featureDistillation, outputDistillation, ratioLoss } from "./losses.js";
 import { prunableLayers, prunableShare, type PrunableLayer } from "./layers.js";
@@ -144,7 +144,7 @@ function oneHotRouting(ids: Int32Array, experts: number): Tensor {
   return out;
 }
 
-export function trainPruned(run: PruneRun): PruneResult {
+export async function trainPruned(run: PruneRun): Promise<PruneResult> {
   const { teacher, data, outDir } = run;
   const s = run.settings;
   if (teacher.classEmbedder === null) throw new PruneError("the teacher folder has no class_embedder/; alter prune needs a class-conditional teacher");
@@ -368,6 +368,7 @@ export function trainPruned(run: PruneRun): PruneResult {
         route: histogram.map((c) => Math.round((100 * c) / T)).join(":"),
       });
       if (tick % s.checkpointEvery === 0) writeCheckpoint();
+      await yieldToEventLoop();
       if (interrupt.requested) {
         writeCheckpoint();
         interrupted = true;

@@ -50,7 +50,8 @@ export async function main(argv: string[]): Promise<number> {
   const program = buildProgram();
   try {
     await program.parseAsync(argv, { from: "user" });
-    return 0;
+    // A command may set a non-zero status without throwing (e.g. 130 after Ctrl-C).
+    return typeof process.exitCode === "number" ? process.exitCode : 0;
   } catch (err) {
     if (err instanceof CommanderError) {
       // Help and version exit "successfully"; parse errors were already printed by commander.

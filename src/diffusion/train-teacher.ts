@@ -31,7 +31,7 @@ import { createScheduler, validateSchedulerConfig, type SchedulerConfig } from "
 import { addPrefixed, loadCheckpoint, saveCheckpoint, withPrefix } from "../util/checkpoint.js";
 import { JsonlLog } from "../util/jsonl.js";
 import { ProgressBar } from "../util/progress.js";
-import { InterruptFlag } from "../util/interrupt.js";
+import { InterruptFlag, yieldToEventLoop } from "../util/interrupt.js";
 
 /** The noise schedule our pixel-space teachers use (DDPM's linear betas). */
 export const DEFAULT_TEACHER_SCHEDULER: SchedulerConfig = validateSchedulerConfig({
@@ -123,7 +123,7 @@ export interface TeacherTrainingResult {
 }
 
 /** Runs (or resumes) a teacher training run; returns when done or interrupted (checkpoint written). */
-export function trainTeacher(run: TeacherTrainingRun): TeacherTrainingResult {
+export async function trainTeacher(run: TeacherTrainingRun): Promise<TeacherTrainingResult> {
   const { config, data, outDir, settings } = run;
   mkdirSync(outDir, { recursive: true });
   const checkpointPath = join(outDir, "checkpoint.safetensors");
@@ -244,6 +244,7 @@ export function trainTeacher(run: TeacherTrainingRun): TeacherTrainingResult {
         writeCheckpoint(elapsed());
         exportModel();
       }
+      await yieldToEventLoop();
       if (interrupt.requested) {
         if (step % settings.checkpointEvery !== 0) writeCheckpoint(elapsed());
         interrupted = true;

@@ -2,7 +2,16 @@
  * @file Ctrl-C handling for long runs: the first SIGINT (or SIGTERM) asks the loop to stop at the
  * next safe point, where it writes a checkpoint and exits with a message; a second one exits at
  * once. Outside a run, signals behave as usual.
+ *
+ * Node delivers signals on its event loop, so a training loop must give the loop a turn after every
+ * step (`await yieldToEventLoop()`), or a handler installed here would never run and Ctrl-C would
+ * do nothing at all.
  */
+
+/** Lets pending I/O and signal handlers run (about a microsecond when nothing is pending). */
+export function yieldToEventLoop(): Promise<void> {
+  return new Promise((resolve) => setImmediate(resolve));
+}
 
 export class InterruptFlag {
   #requested = false;

@@ -29,7 +29,7 @@ const config = parseUNetConfig({
   attention_head_dim: [1, 2], cross_attention_dim: 16, norm_num_groups: 4,
 });
 const teacherDir = mkdtempSync(join(tmpdir(), "alter-teacher-"));
-trainTeacher({ config, data, outDir: teacherDir, settings: { ...DEFAULT_TEACHER_SETTINGS, steps: 4, batchSize: 8, checkpointEvery: 4 }, silent: true });
+await trainTeacher({ config, data, outDir: teacherDir, settings: { ...DEFAULT_TEACHER_SETTINGS, steps: 4, batchSize: 8, checkpointEvery: 4 }, silent: true });
 
 const settings: PruneSettings = {
   ...DEFAULT_PRUNE_SETTINGS, ratio: 0.6, experts: 4, steps: 36, hyperSteps: 30, batchSize: 4, lrHyper: 0.05, warmupSteps: 2,
@@ -50,9 +50,10 @@ function countLayerCalls(fn: () => void): number {
   return calls;
 }
 
+const outDir = mkdtempSync(join(tmpdir(), "alter-prune-"));
+const result = await trainPruned({ teacher: loadModelFolder(teacherDir), data, outDir, settings, silent: true });
+
 describe("alter prune (tiny end to end)", () => {
-  const outDir = mkdtempSync(join(tmpdir(), "alter-prune-"));
-  const result = trainPruned({ teacher: loadModelFolder(teacherDir), data, outDir, settings, silent: true });
 
   test("the budget loss drives the kept ratio from 1 towards the target; several experts are used", () => {
     const plan = result.plan;
@@ -77,10 +78,10 @@ describe("alter prune (tiny end to end)", () => {
     assert.ok(Number.isFinite(dense) && Number.isFinite(pruned));
   });
 
-  test("a run interrupted at a checkpoint resumes to the same weights", () => {
+  test("a run interrupted at a checkpoint resumes to the same weights", async () => {
     const again = mkdtempSync(join(tmpdir(), "alter-prune-resume-"));
-    trainPruned({ teacher: loadModelFolder(teacherDir), data, outDir: again, settings: { ...settings, steps: 12 }, silent: true });
-    trainPruned({ teacher: loadModelFolder(teacherDir), data, outDir: again, settings, resume: true, silent: true });
+    await trainPruned({ teacher: loadModelFolder(teacherDir), data, outDir: again, settings: { ...settings, steps: 12 }, silent: true });
+    await trainPruned({ teacher: loadModelFolder(teacherDir), data, outDir: again, settings, resume: true, silent: true });
     const a = readSafetensors(join(outDir, "unet", "diffusion_pytorch_model.safetensors")).tensors;
     const b = readSafetensors(join(again, "unet", "diffusion_pytorch_model.safetensors")).tensors;
     for (const [k, t] of a) assert.deepEqual(b.get(k)!.data, t.data, `${k} differs after resume`);

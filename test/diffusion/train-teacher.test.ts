@@ -29,12 +29,12 @@ function weights(dir: string): Float32Array[] {
 }
 
 describe("train-teacher", () => {
-  test("resume after an interruption reproduces the uninterrupted run bitwise", () => {
+  test("resume after an interruption reproduces the uninterrupted run bitwise", async () => {
     const straight = mkdtempSync(join(tmpdir(), "alter-straight-"));
-    trainTeacher({ config, data, outDir: straight, settings, silent: true });
+    await trainTeacher({ config, data, outDir: straight, settings, silent: true });
     const resumed = mkdtempSync(join(tmpdir(), "alter-resumed-"));
-    trainTeacher({ config, data, outDir: resumed, settings: { ...settings, steps: 3 }, silent: true });
-    trainTeacher({ config, data, outDir: resumed, settings, resume: true, silent: true });
+    await trainTeacher({ config, data, outDir: resumed, settings: { ...settings, steps: 3 }, silent: true });
+    await trainTeacher({ config, data, outDir: resumed, settings, resume: true, silent: true });
     const a = weights(straight), b = weights(resumed);
     assert.equal(a.length, b.length);
     a.forEach((t, i) => assert.deepEqual(b[i], t, `tensor ${i} differs`));
@@ -42,9 +42,9 @@ describe("train-teacher", () => {
     assert.deepEqual(log.map((r) => r.step), [1, 2, 3, 4, 5, 6]);
   });
 
-  test("the exported folder loads and samples with any scheduler", () => {
+  test("the exported folder loads and samples with any scheduler", async () => {
     const dir = mkdtempSync(join(tmpdir(), "alter-export-"));
-    trainTeacher({ config, data, outDir: dir, settings: { ...settings, steps: 2 }, silent: true });
+    await trainTeacher({ config, data, outDir: dir, settings: { ...settings, steps: 2 }, silent: true });
     const model = loadModelFolder(dir);
     assert.ok(model.classEmbedder !== null);
     for (const name of ["DDIMScheduler", "DPMSolverMultistepScheduler", "EulerDiscreteScheduler"]) {

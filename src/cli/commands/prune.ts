@@ -45,7 +45,7 @@ export function registerPrune(program: Command): void {
     .option("--seed <n>", "random seed", intOption("--seed", 0), d.seed)
     .option("--checkpoint-every <n>", "steps between checkpoints", intOption("--checkpoint-every"), d.checkpointEvery)
     .option("--resume", "continue the run in --out from its checkpoint")
-    .action((o: Record<string, unknown>) => {
+    .action(async (o: Record<string, unknown>) => {
       const teacher = loadModelFolder(existingDir("--teacher", o.teacher as string));
       const data = loadImageDataset(o.data as string | undefined, { channels: teacher.unet.config.in_channels as 1 | 3 });
       const settings: PruneSettings = {
@@ -57,7 +57,7 @@ export function registerPrune(program: Command): void {
         lambdaRatio: o.lambdaRatio as number, lambdaBalance: o.lambdaBalance as number, seed: o.seed as number,
         checkpointEvery: o.checkpointEvery as number,
       };
-      const result = trainPruned({ teacher, data, outDir: o.out as string, settings, resume: Boolean(o.resume) });
+      const result = await trainPruned({ teacher, data, outDir: o.out as string, settings, resume: Boolean(o.resume) });
       const p = result.plan;
       process.stderr.write(
         `alter: ${result.interrupted ? "stopped" : "finished"} at step ${result.step}; kept ${(p.realised_ratio * 100).toFixed(1)}% of the UNet's MACs ` +
