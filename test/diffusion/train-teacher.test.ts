@@ -4,7 +4,8 @@
  */
 import { describe, test } from "node:test";
 import assert from "node:assert/strict";
-import { mkdtempSync, readFileSync } from "node:fs";
+import { existsSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { spawn } from "node:child_process";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { parseUNetConfig } from "../../src/models/config.js";
@@ -54,5 +55,26 @@ describe("train-teacher", () => {
       assert.equal(modelCalls, 6);
       assert.ok(images.f32.every(Number.isFinite));
     }
+  });
+
+  test("Ctrl-C writes a checkpoint and exits with status 130 and a message", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "alter-sigint-"));
+    const configPath = join(dir, "config.json");
+    writeFileSync(configPath, JSON.stringify(config));
+    const out = join(dir, "run");
+    const child = spawn(process.execPath, ["--import", "tsx", join(ROOT, "src", "cli", "main.ts"), "train-teacher", "--config", configPath,
+      "--data", join(ROOT, "data", "fashion-mnist-slice"), "--out", out, "--steps", "100000", "--batch", "4", "--checkpoint-every", "100000"], { cwd: ROOT });
+    let stderr = "";
+    child.stderr.on("data", (d: Buffer) => (stderr += d.toString()));
+    const exited = new Promise<number | null>((resolve) => child.on("exit", (code) => resolve(code)));
+    // Interrupt once training is under way (the log has a record).
+    for (let i = 0; i < 200 && !existsSync(join(out, "train_log.jsonl")); i++) await new Promise((r) => setTimeout(r, 100));
+    child.kill("SIGINT");
+    const code = await exited;
+    assert.equal(code, 130, stderr);
+    assert.match(stderr, /interrupt received/);
+    assert.match(stderr, /Continue with the same command plus --resume/);
+    assert.ok(existsSync(join(out, "checkpoint.safetensors")));
+    assert.ok(existsSync(join(out, "unet", "diffusion_pytorch_model.safetensors")));
   });
 });
