@@ -11,6 +11,7 @@ import { registerMacs } from "./commands/macs.js";
 import { registerPrune } from "./commands/prune.js";
 import { registerEval } from "./commands/eval.js";
 import { registerReport } from "./commands/report.js";
+import { registerTrainClassifier } from "./commands/train-classifier.js";
 import { UserError } from "./errors.js";
 
 export function buildProgram(): Command {
@@ -25,6 +26,7 @@ export function buildProgram(): Command {
   registerTrainTeacher(program);
   registerSample(program);
   registerPrune(program);
+  registerTrainClassifier(program);
   registerEval(program);
   registerReport(program);
   registerMacs(program);
@@ -38,7 +40,7 @@ export function buildProgram(): Command {
  */
 const USER_FACING = new Set([
   "UserError", "ConfigError", "SchedulerError", "SafetensorsError", "StateDictError", "IdxError",
-  "PngFolderError", "TrainingError", "PlanError",
+  "PngFolderError", "TrainingError", "PlanError", "ClassifierConfigError", "ReportError",
 ]);
 
 function isUserFacing(err: unknown): err is Error {
