@@ -20,6 +20,7 @@
 #endif
 
 #include "cpu.h"
+#include "gemm_internal.h"
 #include "kernels.h"
 #include "parallel.h"
 
@@ -28,12 +29,6 @@
 
 namespace alter {
 
-namespace detail {
-// Single-threaded GEMM on the calling thread (gemm.cc).
-void sgemm_serial(bool transA, bool transB, int64_t M, int64_t N, int64_t K, float alpha,
-                  const float* A, int64_t lda, const float* B, int64_t ldb, float beta, float* C,
-                  int64_t ldc);
-}  // namespace detail
 
 namespace {
 
@@ -152,13 +147,15 @@ void gather_gemm(const Gather& g, int64_t rows, int64_t O, const float* Wm, cons
       parallel_for(rows, 64, [&](int64_t r0, int64_t r1) { add_bias(out + r0 * O, r1 - r0, O, bias); });
     return;
   }
+  // The weights are the right operand of every tile's product: pack them once, not per tile.
+  const detail::PackedB packed = detail::pack_b_once(false, kd, O, Wm, O);
   parallel_for(ntiles, 1, [&](int64_t t0, int64_t t1) {
     float* col = tl_col.get(static_cast<size_t>(tr * kd));
     for (int64_t t = t0; t < t1; ++t) {
       const int64_t r0 = t * tr, r1 = std::min(rows, r0 + tr);
       im2col_tile(g, r0, r1, col);
       float* o = out + r0 * O;
-      detail::sgemm_serial(false, false, r1 - r0, O, kd, 1.0f, col, kd, Wm, O, 0.0f, o, O);
+      detail::sgemm_serial_packed(r1 - r0, col, kd, packed, 0.0f, o, O);
       if (bias != nullptr) add_bias(o, r1 - r0, O, bias);
     }
   });

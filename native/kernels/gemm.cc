@@ -13,6 +13,7 @@
 #endif
 
 #include "cpu.h"
+#include "gemm_internal.h"
 #include "kernels.h"
 #include "parallel.h"
 
@@ -522,30 +523,18 @@ int64_t block_size(int64_t len, int64_t cap, int64_t unit) {
   return std::min(b, cap);
 }
 
-// C = alpha op(A) op(B) + beta C on the calling thread only.
-void gemm_serial(const Arch& ar, bool tA, bool tB, int64_t M, int64_t N, int64_t K, float alpha,
-                 const float* A, int64_t lda, const float* B, int64_t ldb, float beta, float* C,
-                 int64_t ldc) {
-  if (M <= 0 || N <= 0) return;
-  if (K <= 0 || alpha == 0.0f) {
-    for (int64_t i = 0; i < M; ++i) {
-      float* cr = C + i * ldc;
-      if (beta == 0.0f) std::memset(cr, 0, sizeof(float) * static_cast<size_t>(N));
-      else for (int64_t j = 0; j < N; ++j) cr[j] *= beta;
-    }
-    return;
-  }
+// The blocked loop nest on the calling thread. `panel(jc, pc, kc, nc)` returns the packed B panel
+// for columns [jc, jc+nc) and depth [pc, pc+kc): packed on the fly, or taken from a prepacked B.
+template <class PanelFn>
+void gemm_blocked(const Arch& ar, bool tA, int64_t M, int64_t N, int64_t K, float alpha,
+                  const float* A, int64_t lda, float beta, float* C, int64_t ldc, int64_t kcb,
+                  int64_t ncb, PanelFn panel) {
   const int64_t MR = ar.mr, NR = ar.nr;
   // In-place A rows (no packing pass) win whenever each A block is reused for few B panels.
   // Packed A wins for very wide N, and when the 14 row streams would share one L1 set (row
   // stride a multiple of 4 KiB).
   const bool direct = !tA && N <= 512 && (lda % 1024) != 0;
-
-  const int64_t kcb = block_size(K, kKcMax, 16);
-  const int64_t ncb = block_size(N, kNcMax, NR);
   const int64_t mcb = block_size(M, kMcMax, MR);
-  const int64_t nc_pad = (std::min(ncb, N) + NR - 1) / NR * NR;
-  float* bbuf = tl_pack_b.get(static_cast<size_t>(nc_pad * kcb));
   float* abuf = direct ? nullptr
                        : tl_pack_a.get(static_cast<size_t>((mcb + MR - 1) / MR * MR * kcb + 16));
   UkrFn full = ukr_for(ar.isa, direct, MR);
@@ -554,7 +543,7 @@ void gemm_serial(const Arch& ar, bool tA, bool tB, int64_t M, int64_t N, int64_t
     const int64_t nc = std::min(ncb, N - jc);
     for (int64_t pc = 0; pc < K; pc += kcb) {
       const int64_t kc = std::min(kcb, K - pc);
-      pack_b(ar, tB, B, ldb, pc, kc, jc, nc, bbuf);
+      const float* bbuf = panel(jc, pc, kc, nc);
       const float beta_k = pc == 0 ? beta : 1.0f;
       for (int64_t ic = 0; ic < M; ic += mcb) {
         const int64_t mc = std::min(mcb, M - ic);
@@ -572,6 +561,33 @@ void gemm_serial(const Arch& ar, bool tA, bool tB, int64_t M, int64_t N, int64_t
       }
     }
   }
+}
+
+bool trivial_gemm(int64_t M, int64_t N, int64_t K, float alpha, float beta, float* C, int64_t ldc) {
+  if (M <= 0 || N <= 0) return true;
+  if (K > 0 && alpha != 0.0f) return false;
+  for (int64_t i = 0; i < M; ++i) {
+    float* cr = C + i * ldc;
+    if (beta == 0.0f) std::memset(cr, 0, sizeof(float) * static_cast<size_t>(N));
+    else for (int64_t j = 0; j < N; ++j) cr[j] *= beta;
+  }
+  return true;
+}
+
+// C = alpha op(A) op(B) + beta C on the calling thread only.
+void gemm_serial(const Arch& ar, bool tA, bool tB, int64_t M, int64_t N, int64_t K, float alpha,
+                 const float* A, int64_t lda, const float* B, int64_t ldb, float beta, float* C,
+                 int64_t ldc) {
+  if (trivial_gemm(M, N, K, alpha, beta, C, ldc)) return;
+  const int64_t kcb = block_size(K, kKcMax, 16);
+  const int64_t ncb = block_size(N, kNcMax, ar.nr);
+  const int64_t nc_pad = (std::min(ncb, N) + ar.nr - 1) / ar.nr * ar.nr;
+  float* bbuf = tl_pack_b.get(static_cast<size_t>(nc_pad * kcb));
+  gemm_blocked(ar, tA, M, N, K, alpha, A, lda, beta, C, ldc, kcb, ncb,
+               [&](int64_t jc, int64_t pc, int64_t kc, int64_t nc) -> const float* {
+                 pack_b(ar, tB, B, ldb, pc, kc, jc, nc, bbuf);
+                 return bbuf;
+               });
 }
 
 // Multithreaded driver: splits C into per-thread slabs along M or N (whole micro-tiles).
@@ -613,6 +629,49 @@ void sgemm_serial(bool transA, bool transB, int64_t M, int64_t N, int64_t K, flo
                   int64_t ldc) {
   gemm_serial(arch_for(active_isa()), transA, transB, M, N, K, alpha, A, lda, B, ldb, beta, C,
               ldc);
+}
+
+// B packed once for many GEMMs with the same right operand (conv2d's weights across row tiles).
+PackedB pack_b_once(bool transB, int64_t K, int64_t N, const float* B, int64_t ldb) {
+  const Arch ar = arch_for(active_isa());
+  PackedB p;
+  p.K = K;
+  p.N = N;
+  p.kcb = block_size(K, kKcMax, 16);
+  p.ncb = block_size(N, kNcMax, ar.nr);
+  p.isa = static_cast<int>(ar.isa);
+  // First the offsets (each panel rounded up to 16 floats, so every panel stays 64-byte aligned).
+  size_t total = 0;
+  for (int64_t jc = 0; jc < N; jc += p.ncb) {
+    const int64_t nc = std::min(p.ncb, N - jc);
+    const int64_t nc_pad = (nc + ar.nr - 1) / ar.nr * ar.nr;
+    for (int64_t pc = 0; pc < K; pc += p.kcb) {
+      const int64_t kc = std::min(p.kcb, K - pc);
+      p.offsets.push_back(total);
+      total += static_cast<size_t>((nc_pad * kc + 16 + 15) / 16 * 16);
+    }
+  }
+  p.data.reset(static_cast<float*>(std::aligned_alloc(64, std::max<size_t>(total, 16) * sizeof(float))));
+  if (!p.data) throw std::bad_alloc();
+  size_t i = 0;
+  for (int64_t jc = 0; jc < N; jc += p.ncb) {
+    const int64_t nc = std::min(p.ncb, N - jc);
+    for (int64_t pc = 0; pc < K; pc += p.kcb, ++i) {
+      pack_b(ar, transB, B, ldb, pc, std::min(p.kcb, K - pc), jc, nc, p.data.get() + p.offsets[i]);
+    }
+  }
+  return p;
+}
+
+void sgemm_serial_packed(int64_t M, const float* A, int64_t lda, const PackedB& B, float beta,
+                         float* C, int64_t ldc) {
+  const Arch ar = arch_for(static_cast<Isa>(B.isa));
+  if (trivial_gemm(M, B.N, B.K, 1.0f, beta, C, ldc)) return;
+  const int64_t kblocks = (B.K + B.kcb - 1) / B.kcb;
+  gemm_blocked(ar, false, M, B.N, B.K, 1.0f, A, lda, beta, C, ldc, B.kcb, B.ncb,
+               [&](int64_t jc, int64_t pc, int64_t, int64_t) -> const float* {
+                 return B.data.get() + B.offsets[(jc / B.ncb) * kblocks + pc / B.kcb];
+               });
 }
 }  // namespace detail
 
