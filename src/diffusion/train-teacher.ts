@@ -24,7 +24,7 @@ import type { Module } from "../nn/module.js";
 import { ClassEmbedder } from "../models/embeddings.js";
 import { UNet2DConditionModel } from "../models/unet-2d-condition.js";
 import type { UNet2DConditionConfig } from "../models/config.js";
-import { saveModelFolder } from "../models/pretrained.js";
+import { loadModelFolder, saveModelFolder } from "../models/pretrained.js";
 import { BatchLoader, type BatchLoaderState } from "../data/loader.js";
 import type { Dataset } from "../data/fashion-mnist.js";
 import { createScheduler, validateSchedulerConfig, type SchedulerConfig } from "./scheduler.js";
@@ -86,6 +86,8 @@ export interface TeacherTrainingRun {
   settings: TeacherTrainingSettings;
   schedulerConfig?: SchedulerConfig;
   resume?: boolean;
+  /** Start from the weights of an existing model folder (a fresh optimizer; e.g. to continue a shipped teacher). */
+  initFrom?: string;
   silent?: boolean;
 }
 
@@ -145,6 +147,19 @@ export async function trainTeacher(run: TeacherTrainingRun): Promise<TeacherTrai
   const optimizer = new AdamW(params, { lr: settings.lr, weightDecay: settings.weightDecay });
   const schedule = constantWithWarmup(settings.lr, settings.warmupSteps);
   const emas = model.modules().map(([name, m]) => [name, new EMA(m, settings.emaDecay)] as const);
+
+  if (run.initFrom !== undefined && !run.resume) {
+    const start = loadModelFolder(run.initFrom);
+    if (JSON.stringify(start.unet.config) !== JSON.stringify(config) || start.classEmbedder === null) {
+      throw new TrainingError(`${run.initFrom}: --init-from needs a model with the same UNet config and a class embedder`);
+    }
+    model.unet.loadStateDict(start.unet.stateDict(), { source: run.initFrom });
+    model.embedder.loadStateDict(start.classEmbedder.stateDict(), { source: run.initFrom });
+    for (const [name, ema] of emas) {
+      const source = name === "unet" ? start.unet : start.classEmbedder;
+      for (const [key, t] of source.stateDict()) ema.shadow.get(key)!.data.set(t.data);
+    }
+  }
 
   let rng = new Generator(settings.seed + 1);
   let loader = new BatchLoader(data, settings.batchSize, new Generator(settings.seed + 2));

@@ -27,6 +27,7 @@ export function registerTrainTeacher(program: Command): void {
     .option("--seed <n>", "random seed", intOption("--seed", 0), d.seed)
     .option("--checkpoint-every <n>", "steps between checkpoints (and model exports)", intOption("--checkpoint-every"), d.checkpointEvery)
     .option("--resume", "continue the run in --out from its checkpoint")
+    .option("--init-from <dir>", "start from the weights of a model folder (fresh optimizer), e.g. to keep training a shipped teacher")
     .action(async (o: Record<string, unknown>) => {
       const config = readUNetConfig(existingFile("--config", o.config as string));
       const data = loadImageDataset(o.data as string | undefined, { channels: config.in_channels as 1 | 3 });
@@ -36,7 +37,7 @@ export function registerTrainTeacher(program: Command): void {
         labelDropout: o.labelDropout as number, numTokens: o.tokens as number, seed: o.seed as number,
         checkpointEvery: o.checkpointEvery as number, logEvery: d.logEvery,
       };
-      const result = await trainTeacher({ config, data, outDir: o.out as string, settings, resume: Boolean(o.resume) });
+      const result = await trainTeacher({ config, data, outDir: o.out as string, settings, resume: Boolean(o.resume), initFrom: o.initFrom as string | undefined });
       if (result.interrupted) {
         process.stderr.write(`alter: stopped at step ${result.step}; checkpoint ${result.checkpoint}. Continue with the same command plus --resume.\n`);
         process.exitCode = 130;
