@@ -15,8 +15,9 @@
 // problem and the fix. Sizes declared by the header are checked against the bytes actually
 // present before anything is allocated. Writing is atomic (temporary file, then rename).
 
-import { closeSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, rmSync, writeSync } from "node:fs";
-import { dirname, basename, join } from "node:path";
+import { writeFileAtomic } from "../util/atomic.js";
+import { readFileSync } from "node:fs";
+import { basename } from "node:path";
 import { gunzipSync, gzipSync } from "node:zlib";
 
 /** A malformed, missing or inconsistent IDX file. */
@@ -215,26 +216,7 @@ export function readIdxPair(
 
 // ---- writing ----------------------------------------------------------------------------------
 
-/** Writes `bytes` to `path` atomically: a temporary file in the same folder, fsync, rename. */
-export function writeFileAtomic(path: string, bytes: Uint8Array): void {
-  const dir = dirname(path);
-  mkdirSync(dir, { recursive: true });
-  const tmp = join(dir, `.${basename(path)}.${process.pid}.${Math.random().toString(36).slice(2)}.tmp`);
-  try {
-    const fd = openSync(tmp, "w");
-    try {
-      let off = 0;
-      while (off < bytes.length) off += writeSync(fd, bytes, off, bytes.length - off);
-      fsyncSync(fd);
-    } finally {
-      closeSync(fd);
-    }
-    renameSync(tmp, path);
-  } catch (e) {
-    rmSync(tmp, { force: true });
-    throw e;
-  }
-}
+export { writeFileAtomic };
 
 function encodeIdx(data: Uint8Array, dims: number[]): Uint8Array {
   const out = new Uint8Array(4 + 4 * dims.length + data.length);

@@ -4,7 +4,7 @@
 // 2 = grayscale + alpha, 3 = RGB, 4 = RGBA.
 
 import { PNG, type ColorType } from "pngjs";
-import { writeFileAtomic } from "./idx.js";
+import { writeFileAtomic } from "../util/atomic.js";
 
 const COLOR_TYPES: Record<number, ColorType> = { 1: 0, 2: 4, 3: 2, 4: 6 };
 

@@ -10,7 +10,7 @@
 // (I32, I64/U32/U64 with a range check, I16, U16, I8, U8, BOOL). Writing emits F32 and I32.
 
 import * as fs from "node:fs";
-import { randomBytes } from "node:crypto";
+import { writeFileAtomic, writeFully } from "../util/atomic.js";
 
 export interface RawTensor {
   dtype: "float32" | "int32";
@@ -544,42 +544,18 @@ export function serializeSafetensors(tensors: TensorMap, metadata?: Record<strin
 }
 
 /**
- * Writes a safetensors file atomically: the bytes go to `${path}.tmp-<pid>-<random>`, which is
- * fsynced and then renamed over `path`. Tensor data is written straight from the typed arrays.
+ * Writes a safetensors file atomically (src/util/atomic.ts: temporary file, fsync, rename).
+ * Tensor data is written straight from the typed arrays.
  */
 export function writeSafetensors(path: string, tensors: TensorMap, metadata?: Record<string, string>): void {
   const p = plan(tensors, metadata, path);
-  const tmp = `${path}.tmp-${process.pid}-${randomBytes(6).toString("hex")}`;
-  let fd: number | null = null;
   try {
-    fd = fs.openSync(tmp, "w");
-    writeFully(fd, p.header);
-    for (const [, t] of p.order) writeFully(fd, tensorBytes(t));
-    fs.fsyncSync(fd);
-    fs.closeSync(fd);
-    fd = null;
-    fs.renameSync(tmp, path);
+    writeFileAtomic(path, (fd) => {
+      writeFully(fd, p.header);
+      for (const [, t] of p.order) writeFully(fd, tensorBytes(t));
+    }, { createDirs: false });
   } catch (e) {
-    if (fd !== null) {
-      try {
-        fs.closeSync(fd);
-      } catch {
-        // already failing; keep the original error
-      }
-    }
-    try {
-      fs.unlinkSync(tmp);
-    } catch {
-      // the temporary file may not exist
-    }
     if (e instanceof SafetensorsError) throw e;
     throw new SafetensorsError(`${path}: cannot write file (${(e as Error).message}); check the directory exists and is writable`);
-  }
-}
-
-function writeFully(fd: number, bytes: Uint8Array): void {
-  let done = 0;
-  while (done < bytes.length) {
-    done += fs.writeSync(fd, bytes, done, Math.min(bytes.length - done, 1 << 30));
   }
 }

@@ -15,11 +15,16 @@ export function writeFully(fd: number, bytes: Uint8Array): void {
 
 /**
  * Creates `path` atomically. `content` is the bytes, a string (UTF-8), or a function that writes the
- * file through the given file descriptor (for large outputs streamed in pieces).
+ * file through the given file descriptor (for large outputs streamed in pieces). Missing parent
+ * folders are created unless `createDirs` is false (then a missing folder is an error).
  */
-export function writeFileAtomic(path: string, content: Uint8Array | string | ((fd: number) => void)): void {
+export function writeFileAtomic(
+  path: string,
+  content: Uint8Array | string | ((fd: number) => void),
+  options: { createDirs?: boolean } = {},
+): void {
   const dir = dirname(path);
-  mkdirSync(dir, { recursive: true });
+  if (options.createDirs ?? true) mkdirSync(dir, { recursive: true });
   const tmp = join(dir, `.${basename(path)}.${process.pid}.${randomBytes(6).toString("hex")}.tmp`);
   let fd: number | null = null;
   try {
