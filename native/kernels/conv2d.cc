@@ -1,6 +1,7 @@
 // 2-D convolution (NHWC activations, OIHW weights) on top of the GEMM micro-kernels.
 //
-//  forward:          y[rows, O] = col(x)[rows, KH*KW*C] * Wf[KH*KW*C, O] + bias, computed in
+//  forward:          AVX-512 and O a multiple of 16: a direct kernel (below). Otherwise
+//                    y[rows, O] = col(x)[rows, KH*KW*C] * Wf[KH*KW*C, O] + bias, computed in
 //                    row tiles (each thread builds the im2col tile it multiplies, so the copy
 //                    stays in its L2). 1x1 / stride 1 / no padding multiplies x directly.
 //  backward input:   stride 1: a "gather" convolution of dy with the flipped kernel (same tiled
@@ -176,6 +177,150 @@ void repack_forward(const Conv2dShape& s, const float* w, float* wf) {
           wf[((kh * KW + kw) * C + c) * O + o] = w[((o * C + c) * KH + kh) * KW + kw];
 }
 
+
+// ---- direct convolution (AVX-512, output channels a multiple of 16) -----------------------------
+// The im2col + GEMM path spends its time in a GEMM whose N (output channels, often 64) is too
+// narrow for the micro-kernel to reach peak. This path keeps a block of P output pixels x 64
+// output channels in 24 zmm accumulators and walks the taps and input channels directly: one
+// broadcast per pixel and input channel, one weight row per tap and input channel, no im2col copy.
+// Pixels are numbered over the whole batch, so a block may span rows and images and only the very
+// last block is partial. Out-of-image taps read a row of zeros instead of branching.
+#if ALTER_X86
+// Weights as [O/64 blocks][KH*KW taps][C][64] (a last block of 16, 32 or 48 keeps its width).
+std::vector<float> repack_direct(const Conv2dShape& s, const float* w) {
+  const int64_t C = s.C, O = s.O, taps = s.KH * s.KW;
+  std::vector<float> wd(static_cast<size_t>(taps * C * O));
+  for (int64_t ob = 0; ob < O; ob += 64) {
+    const int64_t width = std::min<int64_t>(64, O - ob);
+    float* blk = wd.data() + ob * taps * C;
+    for (int64_t t = 0; t < taps; ++t)
+      for (int64_t c = 0; c < C; ++c)
+        for (int64_t j = 0; j < width; ++j)
+          blk[(t * C + c) * width + j] = w[((ob + j) * C + c) * taps + t];
+  }
+  return wd;
+}
+
+// One block of P pixels (their tap rows in src[tap][p]) times NV vectors of 16 output channels.
+template <int P, int NV>
+__attribute__((target("avx512f"))) inline void direct_block(const float* const* src, int64_t taps,
+                                                             int64_t C, const float* wblk,
+                                                             const float* bias, float* const* dst) {
+  __m512 acc[P][NV];
+#pragma GCC unroll 8
+  for (int v = 0; v < NV; ++v) {
+    const __m512 b0 = bias ? _mm512_loadu_ps(bias + 16 * v) : _mm512_setzero_ps();
+#pragma GCC unroll 8
+    for (int p = 0; p < P; ++p) acc[p][v] = b0;
+  }
+  const float* wp = wblk;
+  for (int64_t t = 0; t < taps; ++t) {
+    const float* row[P];
+#pragma GCC unroll 8
+    for (int p = 0; p < P; ++p) row[p] = src[t * P + p];
+#pragma GCC unroll 2
+    for (int64_t c = 0; c < C; ++c, wp += 16 * NV) {
+      __m512 wv[NV];
+#pragma GCC unroll 8
+      for (int v = 0; v < NV; ++v) wv[v] = _mm512_loadu_ps(wp + 16 * v);
+#pragma GCC unroll 8
+      for (int p = 0; p < P; ++p) {
+        const __m512 xb = _mm512_set1_ps(row[p][c]);
+#pragma GCC unroll 8
+        for (int v = 0; v < NV; ++v) acc[p][v] = _mm512_fmadd_ps(xb, wv[v], acc[p][v]);
+      }
+    }
+  }
+#pragma GCC unroll 8
+  for (int p = 0; p < P; ++p)
+#pragma GCC unroll 8
+    for (int v = 0; v < NV; ++v) _mm512_storeu_ps(dst[p] + 16 * v, acc[p][v]);
+}
+
+// A group of pixel blocks for one output-channel block of NV x 16. A partial last block computes a
+// full one on repeated pixels and writes the extra outputs to a scratch row. (Splitting the input
+// channels into L1-sized weight chunks was measured slower: the weights stream well from L2.)
+template <int P, int NV>
+__attribute__((target("avx512f"))) void direct_group(int64_t nblocks, int last_pixels,
+                                                     const float* const* src, int64_t taps,
+                                                     int64_t C, const float* wblk,
+                                                     const float* bias, float* const* dst) {
+  alignas(64) float junk[P][64];
+  float* tail[P];
+  for (int p = 0; p < P; ++p) tail[p] = p < last_pixels ? dst[(nblocks - 1) * P + p] : junk[p];
+  for (int64_t b = 0; b < nblocks; ++b) {
+    float* const* d = (b == nblocks - 1 && last_pixels < P) ? tail : dst + b * P;
+    direct_block<P, NV>(src + b * taps * P, taps, C, wblk, bias, d);
+  }
+}
+
+// Six pixels per block for every output width: more pixels for narrow outputs need more pointer
+// registers than x86 has (measured 2x slower).
+constexpr int P = 6;
+
+void conv2d_forward_direct(const Conv2dShape& s, const float* x, const float* w, const float* bias,
+                           float* y) {
+  const std::vector<float> wd = repack_direct(s, w);
+  const int64_t taps = s.KH * s.KW, C = s.C, O = s.O;
+  const int64_t rows = s.N * s.OH * s.OW, plane = s.OH * s.OW;
+  const std::vector<float> zeros(static_cast<size_t>(C), 0.0f);
+  const int64_t blocks = (rows + P - 1) / P;
+  constexpr int64_t kGroup = 144 / P;  // pixel blocks whose tap pointers are computed together
+  parallel_for(blocks, kGroup, [&](int64_t b0, int64_t b1) {
+    std::vector<const float*> src(static_cast<size_t>(kGroup * taps * P));  // [block][tap][pixel]
+    std::vector<float*> dst(static_cast<size_t>(kGroup * P));
+    for (int64_t g0 = b0; g0 < b1; g0 += kGroup) {
+      const int64_t g1 = std::min(b1, g0 + kGroup);
+      int last_pixels = P;
+      for (int64_t b = g0; b < g1; ++b) {
+        const int64_t r0 = b * P;
+        const int pixels = static_cast<int>(std::min<int64_t>(P, rows - r0));
+        if (b == g1 - 1) last_pixels = pixels;
+        const float** bs = src.data() + (b - g0) * taps * P;
+        for (int p = 0; p < P; ++p) {
+          const int64_t r = r0 + std::min(p, pixels - 1);
+          const int64_t n = r / plane, q = r - n * plane;
+          const int64_t oh = q / s.OW, ow = q - oh * s.OW;
+          const float* img = x + n * s.H * s.W * C;
+          for (int64_t kh = 0; kh < s.KH; ++kh) {
+            const int64_t ih = oh * s.strideH - s.padH + kh;
+            for (int64_t kw = 0; kw < s.KW; ++kw) {
+              const int64_t iw = ow * s.strideW - s.padW + kw;
+              const bool inside = ih >= 0 && ih < s.H && iw >= 0 && iw < s.W;
+              bs[(kh * s.KW + kw) * P + p] = inside ? img + (ih * s.W + iw) * C : zeros.data();
+            }
+          }
+        }
+      }
+      const int64_t nb = g1 - g0;
+      for (int64_t ob = 0; ob < O; ob += 64) {
+        const int64_t width = std::min<int64_t>(64, O - ob);
+        for (int64_t b = g0; b < g1; ++b)
+          for (int p = 0; p < P; ++p)
+            dst[(b - g0) * P + p] = y + std::min(b * P + p, rows - 1) * O + ob;
+        const float* wblk = wd.data() + ob * taps * C;
+        const float* bb = bias ? bias + ob : nullptr;
+        switch (width / 16) {
+          case 4: direct_group<P, 4>(nb, last_pixels, src.data(), taps, C, wblk, bb, dst.data()); break;
+          case 3: direct_group<P, 3>(nb, last_pixels, src.data(), taps, C, wblk, bb, dst.data()); break;
+          case 2: direct_group<P, 2>(nb, last_pixels, src.data(), taps, C, wblk, bb, dst.data()); break;
+          default: direct_group<P, 1>(nb, last_pixels, src.data(), taps, C, wblk, bb, dst.data()); break;
+        }
+      }
+    }
+  });
+}
+
+#endif
+
+bool use_direct_forward(const Conv2dShape& s) {
+#if ALTER_X86
+  return active_isa() == Isa::Avx512 && s.O % 16 == 0 && s.C > 0;
+#else
+  (void)s;
+  return false;
+#endif
+}
 }  // namespace
 
 void conv2d_forward(const Conv2dShape& s, const float* x, const float* w, const float* bias,
@@ -203,6 +348,9 @@ void conv2d_forward(const Conv2dShape& s, const float* x, const float* w, const 
     });
     return;
   }
+#if ALTER_X86
+  if (use_direct_forward(s)) return conv2d_forward_direct(s, x, w, bias, y);
+#endif
   std::vector<float> wf(static_cast<size_t>(kd * s.O));
   repack_forward(s, w, wf.data());
   Gather g{x, s.H, s.W, s.C, s.OH, s.OW, s.KH, s.KW, s.strideH, s.strideW, -s.padH, -s.padW, 1};
