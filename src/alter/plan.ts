@@ -67,8 +67,11 @@ export function withRealisedRatios(plan: Omit<AlterPlan, "realised_ratio" | "rea
   return { ...plan, realised_ratio: total / T, realised_prunable_ratio: prunable / T };
 }
 
+/** A damaged plan cannot be repaired by hand reliably: the fix is a new one, or dense sampling. */
+const PLAN_FIX = "re-run alter prune to write a new plan, or sample with --dense to ignore it";
+
 function fail(source: string, problem: string): never {
-  throw new PlanError(`${source}: ${problem}`);
+  throw new PlanError(`${source}: ${problem}${problem.includes("re-run") ? "" : `; ${PLAN_FIX}`}`);
 }
 
 /** Checks every field of a parsed plan. */

@@ -154,7 +154,7 @@ export async function trainPruned(run: PruneRun): Promise<PruneResult> {
   const checkpointPath = join(outDir, "checkpoint.safetensors");
   const log = new JsonlLog(join(outDir, "train_log.jsonl"));
 
-  const schedulerConfig = validateSchedulerConfig(teacher.schedulerConfig);
+  const schedulerConfig = validateSchedulerConfig(teacher.schedulerConfig, teacher.schedulerConfigPath);
   const noiseScheduler = createScheduler(schedulerConfig);
   const T = schedulerConfig.num_train_timesteps ?? 1000;
   const prediction = schedulerConfig.prediction_type ?? "epsilon";
@@ -165,6 +165,13 @@ export async function trainPruned(run: PruneRun): Promise<PruneResult> {
   const macs = student.countMacs(size, size, embedder.config.num_tokens);
   const layers: PrunableLayer[] = prunableLayers(student, macs);
   const { share, totalMacs } = prunableShare(layers, macs);
+  const floor = 1 - share;
+  if (s.ratio < floor - 1e-9) {
+    throw new PruneError(
+      `--ratio ${s.ratio} is infeasible for this model: the layers ALTER cannot prune already cost ${floor.toFixed(4)} of its MACs; ` +
+        `use a ratio of at least ${(Math.ceil(floor * 1000) / 1000).toFixed(3)}`,
+    );
+  }
   const targetPrunable = budgetConversion(s.ratio, share);
   const costs = Float32Array.from(layers, (l) => l.macs);
   const index = layerIndex(layers);

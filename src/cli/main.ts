@@ -21,7 +21,9 @@ export function buildProgram(): Command {
         "Run `alter <command> --help` for the options of a command.",
     )
     .version("0.1.0")
-    .showHelpAfterError("(run with --help for usage)")
+    // Parse errors as one line like every other user error: what is wrong, the suggestion if
+    // commander has one, and where the usage is. Subcommands inherit this output configuration.
+    .configureOutput({ outputError: (message, write) => write(oneLineParseError(message)) })
     .exitOverride();
   registerTrainTeacher(program);
   registerSample(program);
@@ -32,6 +34,18 @@ export function buildProgram(): Command {
   registerMacs(program);
   registerBench(program);
   return program;
+}
+
+/** "error: unknown option '--stepz'\n(Did you mean --steps?)\n" -> "alter: unknown option '--stepz' (did you mean --steps?); run alter --help for usage\n" */
+export function oneLineParseError(message: string): string {
+  const text = message
+    .replace(/^error: /, "")
+    .replace(/\(Did you mean/g, "(did you mean")
+    .split("\n")
+    .map((l) => l.trim())
+    .filter((l) => l !== "")
+    .join(" ");
+  return `alter: ${text}; run \`alter --help\` or \`alter <command> --help\` for usage\n`;
 }
 
 /**

@@ -28,11 +28,13 @@ export function floatOption(flag: string, min = -Infinity, max = Infinity, exclu
 }
 
 export function existingFile(flag: string, path: string): string {
-  if (!existsSync(path) || !statSync(path).isFile()) throw new UserError(`${flag}: file "${path}" does not exist`);
+  if (!existsSync(path)) throw new UserError(`${flag}: file "${path}" does not exist; check the path (relative paths start at ${process.cwd()})`);
+  if (!statSync(path).isFile()) throw new UserError(`${flag}: "${path}" is a folder, not a file; pass the path of the file`);
   return path;
 }
 
 export function existingDir(flag: string, path: string): string {
-  if (!existsSync(path) || !statSync(path).isDirectory()) throw new UserError(`${flag}: folder "${path}" does not exist`);
+  if (!existsSync(path)) throw new UserError(`${flag}: folder "${path}" does not exist; check the path (relative paths start at ${process.cwd()})`);
+  if (!statSync(path).isDirectory()) throw new UserError(`${flag}: "${path}" is a file, not a folder; pass the folder that holds it`);
   return path;
 }

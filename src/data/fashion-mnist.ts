@@ -7,10 +7,10 @@
 // on every side, so the UNet can halve the resolution three times) and scaled to [-1, 1],
 // channels-last [N, 32, 32, 1].
 
-import { existsSync, statSync } from "node:fs";
+import { existsSync, readdirSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { IdxError, readIdxPair, type IdxImages } from "./idx.js";
-import { loadPngFolder, LABELS_FILE, type PngFolderOptions } from "./png-folder.js";
+import { loadPngFolder, LABELS_FILE, PngFolderError, type PngFolderOptions } from "./png-folder.js";
 
 export const FASHION_MNIST_CLASSES: readonly string[] = Object.freeze([
   "T-shirt/top",
@@ -167,6 +167,14 @@ export function loadImageDataset(dir: string | undefined, options: ImageDatasetO
   }
   if (hasIdxSplit(root, split)) return loadFashionMnist(root, split, options);
   if (existsSync(join(root, LABELS_FILE))) return loadPngFolder(root, options);
+  const pngs = readdirSync(root).filter((f) => f.toLowerCase().endsWith(".png"));
+  if (pngs.length > 0) {
+    throw new PngFolderError(
+      join(root, LABELS_FILE),
+      `not found, but ${root} holds ${pngs.length} PNG file(s)`,
+      `add ${LABELS_FILE} with the header file,label and one row per image (e.g. ${pngs[0]},0)`,
+    );
+  }
   const names = idxFileNames(split);
   throw new IdxError(
     root,

@@ -23,6 +23,8 @@ import { PNG } from "pngjs";
 import type { Dataset } from "./fashion-mnist.js";
 
 export const LABELS_FILE = "labels.csv";
+/** Largest PNG side accepted (diffusion training images are far smaller). */
+export const MAX_PNG_SIDE = 8192;
 export const CLASSES_FILE = "classes.txt";
 
 /** A problem with a PNG-folder dataset; the one-line message names the file, problem and fix. */
@@ -98,6 +100,14 @@ function decode(path: string): { width: number; height: number; rgba: Uint8Array
     bytes = readFileSync(path);
   } catch (e) {
     throw new PngFolderError(path, `cannot read file (${(e as NodeJS.ErrnoException).code ?? String(e)})`, "check the file");
+  }
+  // Refuse absurd sizes before decoding: the decoder would allocate width x height x 4 bytes.
+  const PNG_SIGNATURE = "89504e470d0a1a0a";
+  if (bytes.length >= 24 && bytes.subarray(0, 8).toString("hex") === PNG_SIGNATURE && bytes.subarray(12, 16).toString("latin1") === "IHDR") {
+    const width = bytes.readUInt32BE(16), height = bytes.readUInt32BE(20);
+    if (width > MAX_PNG_SIDE || height > MAX_PNG_SIDE) {
+      throw new PngFolderError(path, `declares ${width}x${height} pixels, more than alter reads (${MAX_PNG_SIDE} per side)`, "resize the image to the model's resolution");
+    }
   }
   try {
     const png = PNG.sync.read(bytes);

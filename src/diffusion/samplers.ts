@@ -13,9 +13,10 @@ export const SAMPLERS: Readonly<Record<string, SchedulerClassName>> = {
   euler: "EulerDiscreteScheduler",
 };
 
-export function samplerFor(modelSchedulerConfig: Record<string, unknown>, sampler: string): Scheduler {
+/** `source` names the model's scheduler_config.json in errors about its contents. */
+export function samplerFor(modelSchedulerConfig: Record<string, unknown>, sampler: string, source?: string): Scheduler {
   const className = SAMPLERS[sampler];
-  if (className === undefined) throw new SchedulerError(`unknown sampler "${sampler}"; use one of ${Object.keys(SAMPLERS).join(", ")}`);
+  if (className === undefined) throw new SchedulerError(`--sampler: unknown sampler "${sampler}"; use one of ${Object.keys(SAMPLERS).join(", ")}`);
   const extra = className === "PNDMScheduler" ? { skip_prk_steps: true } : {};
-  return createScheduler(validateSchedulerConfig({ ...modelSchedulerConfig, _class_name: className, ...extra }));
+  return createScheduler(validateSchedulerConfig({ ...modelSchedulerConfig, _class_name: className, ...extra }, source));
 }

@@ -163,7 +163,7 @@ export function validateSchedulerConfig(raw: unknown, source = "scheduler config
       if (rule.kind === "ignored" || key === "variance_type") continue;
       throw new SchedulerError(`${source}: field "${key}" is null; ${expected(rule)}`);
     }
-    const bad = (): Error => new Error(`${source}: field "${key}" is ${show(value)}; ${expected(rule)}`);
+    const bad = (): Error => new SchedulerError(`${source}: field "${key}" is ${show(value)}; ${expected(rule)}`);
     switch (rule.kind) {
       case "number":
         if (typeof value !== "number" || Number.isNaN(value)) throw bad();

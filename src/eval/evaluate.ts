@@ -66,7 +66,7 @@ interface LoadedModel {
 }
 
 function schedulerFor(model: LoadedModel, sampler: string): Scheduler {
-  return samplerFor(model.folder.schedulerConfig, sampler);
+  return samplerFor(model.folder.schedulerConfig, sampler, model.folder.schedulerConfigPath);
 }
 
 /** n class-balanced images in fixed batches (same noise and label per index in every row). */

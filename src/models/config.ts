@@ -84,8 +84,9 @@ const SUPPORTED = new Set([
 
 type Json = Record<string, unknown>;
 
-function fail(source: string, field: string, problem: string): never {
-  throw new ConfigError(`${source}: field "${field}" ${problem}`);
+/** Fails on a field; the problem text ends with how to fix it unless `fix` is given separately. */
+function fail(source: string, field: string, problem: string, fix?: string): never {
+  throw new ConfigError(`${source}: field "${field}" ${problem}${fix ? `; ${fix}` : ""}`);
 }
 
 function integer(cfg: Json, field: string, source: string, fallback?: number, min = 1): number {
@@ -112,7 +113,7 @@ function perBlock(cfg: Json, field: string, source: string, blocks: number, fall
   const v = cfg[field] ?? fallback;
   if (v === undefined || v === null) fail(source, field, "is missing");
   const list = Array.isArray(v) ? v : Array(blocks).fill(v);
-  if (list.length !== blocks) fail(source, field, `has ${list.length} entries but there are ${blocks} down blocks (block_out_channels)`);
+  if (list.length !== blocks) fail(source, field, `has ${list.length} entries but there are ${blocks} down blocks (block_out_channels)`, "give one entry per block or a single number");
   for (const x of list) if (typeof x !== "number" || !Number.isInteger(x) || x < 1) fail(source, field, `must hold positive integers, got ${JSON.stringify(v)}`);
   return list as number[];
 }
@@ -120,7 +121,7 @@ function perBlock(cfg: Json, field: string, source: string, blocks: number, fall
 function blockTypes<T extends string>(cfg: Json, field: string, source: string, allowed: readonly T[], count: number): T[] {
   const v = cfg[field];
   if (!Array.isArray(v)) fail(source, field, `must be a list of block types (${allowed.join(", ")})`);
-  if (v.length !== count) fail(source, field, `has ${v.length} entries but block_out_channels has ${count}`);
+  if (v.length !== count) fail(source, field, `has ${v.length} entries but block_out_channels has ${count}`, "give one block type per entry of block_out_channels");
   for (const t of v) if (!allowed.includes(t as T)) fail(source, field, `contains unknown block type ${JSON.stringify(t)}; supported: ${allowed.join(", ")}`);
   return v as T[];
 }
@@ -146,7 +147,7 @@ export function parseUNetConfig(raw: unknown, source = "config.json"): UNet2DCon
   }
   const blocks = boc.length;
   const groups = integer(cfg, "norm_num_groups", source, 32);
-  for (const c of boc as number[]) if (c % groups !== 0) fail(source, "block_out_channels", `entry ${c} is not divisible by norm_num_groups = ${groups}`);
+  for (const c of boc as number[]) if (c % groups !== 0) fail(source, "block_out_channels", `entry ${c} is not divisible by norm_num_groups = ${groups}`, "use channel counts that are multiples of norm_num_groups, or change norm_num_groups");
   const down = blockTypes(cfg, "down_block_types", source, ["CrossAttnDownBlock2D", "DownBlock2D"] as const, blocks);
   const up = blockTypes(cfg, "up_block_types", source, ["CrossAttnUpBlock2D", "UpBlock2D"] as const, blocks);
   const mid = cfg.mid_block_type ?? "UNetMidBlock2DCrossAttn";
@@ -157,17 +158,25 @@ export function parseUNetConfig(raw: unknown, source = "config.json"): UNet2DCon
   const headsField = cfg.num_attention_heads !== undefined && cfg.num_attention_heads !== null ? "num_attention_heads" : "attention_head_dim";
   const heads = perBlock(cfg, headsField, source, blocks, 8);
   (boc as number[]).forEach((c, i) => {
-    if (c % heads[i] !== 0) fail(source, headsField, `gives ${heads[i]} heads for block ${i} whose ${c} channels do not split evenly`);
+    if (c % heads[i] !== 0) fail(source, headsField, `gives ${heads[i]} heads for block ${i} whose ${c} channels do not split evenly`, "use a head count that divides the channels");
   });
+  // diffusers checks a per-block attention_head_dim list even when num_attention_heads wins.
+  if (headsField === "num_attention_heads" && Array.isArray(cfg.attention_head_dim)) perBlock(cfg, "attention_head_dim", source, blocks);
   const padding = integer(cfg, "downsample_padding", source, 1, 0);
   if (padding !== 1) fail(source, "downsample_padding", `= ${padding} is not supported (only 1, as Stable Diffusion uses)`);
   const crossDim = cfg.cross_attention_dim ?? 1280;
   if (typeof crossDim !== "number" || !Number.isInteger(crossDim) || crossDim < 1) fail(source, "cross_attention_dim", "must be a positive integer (per-block lists are not supported)");
   const onlyCross = cfg.only_cross_attention ?? false;
   if (typeof onlyCross !== "boolean") fail(source, "only_cross_attention", "must be true or false (per-block lists are not supported)");
+  // Each down block but the last halves the resolution, so the sample must divide evenly.
+  const sampleSize = integer(cfg, "sample_size", source, 64);
+  const factor = 2 ** (blocks - 1);
+  if (sampleSize % factor !== 0) {
+    fail(source, "sample_size", `= ${sampleSize} is not a multiple of ${factor} (${blocks} down blocks halve it ${blocks - 1} times)`, `use a multiple of ${factor}`);
+  }
   return Object.freeze({
     _class_name: "UNet2DConditionModel",
-    sample_size: integer(cfg, "sample_size", source, 64),
+    sample_size: sampleSize,
     in_channels: integer(cfg, "in_channels", source, 4),
     out_channels: integer(cfg, "out_channels", source, 4),
     flip_sin_to_cos: bool(cfg, "flip_sin_to_cos", source, true),
@@ -204,7 +213,7 @@ export function readUNetConfig(path: string): UNet2DConditionConfig {
   try {
     raw = JSON.parse(text);
   } catch (err) {
-    throw new ConfigError(`${path}: not valid JSON (${(err as Error).message})`);
+    throw new ConfigError(`${path}: not valid JSON (${(err as Error).message}); fix the JSON syntax or re-export the config`);
   }
   return parseUNetConfig(raw, path);
 }

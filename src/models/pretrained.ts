@@ -12,7 +12,7 @@ import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { noGrad } from "../engine/autograd.js";
 import { readSafetensors, writeSafetensors, type RawTensor } from "../nn/safetensors.js";
-import type { Module } from "../nn/module.js";
+import { StateDictError, type Module } from "../nn/module.js";
 import { writeJsonAtomic } from "../util/atomic.js";
 import { ConfigError, configToJson, readUNetConfig, type UNet2DConditionConfig } from "./config.js";
 import { ClassEmbedder, type ClassEmbedderConfig } from "./embeddings.js";
@@ -25,8 +25,10 @@ export const MODEL_INDEX = "model_index.json";
 export interface ModelFolder {
   unet: UNet2DConditionModel;
   classEmbedder: ClassEmbedder | null;
-  /** The raw scheduler_config.json (parsed by the diffusion layer). */
+  /** The raw scheduler_config.json (validated by the diffusion layer, which names this file). */
   schedulerConfig: Record<string, unknown>;
+  /** Where schedulerConfig was read from (for error messages); absent for models built in code. */
+  schedulerConfigPath?: string;
   /** Extra manifest entries (training settings, ALTER plan file name, ...). */
   index: Record<string, unknown>;
 }
@@ -42,11 +44,33 @@ export function saveWeights(module: Module, path: string, metadata?: Record<stri
   writeSafetensors(path, stateToRaw(module), metadata);
 }
 
-/** Loads a safetensors file into a module (strict: every key must match). */
+/**
+ * Loads a safetensors file into a module (strict: every key must match). Weights must be floating
+ * point (F32/F16/BF16/F64 on disk) and finite: integer tensors or NaN/Inf would otherwise load
+ * "successfully" and produce garbage images.
+ */
 export function loadWeights(module: Module, path: string): void {
-  if (!existsSync(path)) throw new ConfigError(`${path}: weights file not found`);
+  if (!existsSync(path)) throw new ConfigError(`${path}: weights file not found; check the model folder (it needs this file next to config.json)`);
   const { tensors } = readSafetensors(path);
+  const noMismatch = { missing: [], unexpected: [], mismatched: [] };
+  for (const [name, t] of tensors) {
+    if (t.dtype !== "float32") {
+      throw new StateDictError(`${path}: tensor "${name}" holds integers but model weights are floating point; re-export the checkpoint with float weights`, noMismatch);
+    }
+    const bad = firstNonFinite(t.data);
+    if (bad >= 0) {
+      throw new StateDictError(
+        `${path}: tensor "${name}" contains ${t.data[bad]} (first at element ${bad}); the checkpoint is damaged or from a diverged run, use an earlier checkpoint`,
+        noMismatch,
+      );
+    }
+  }
   noGrad(() => module.loadStateDict(tensors, { source: path }));
+}
+
+function firstNonFinite(data: ArrayLike<number>): number {
+  for (let i = 0; i < data.length; i++) if (!Number.isFinite(data[i])) return i;
+  return -1;
 }
 
 function readJson(path: string, what: string): Record<string, unknown> {
@@ -88,7 +112,7 @@ export function saveModelFolder(dir: string, model: ModelFolder): void {
 
 /** Reads a model folder: the UNet (config validated, weights strict), class embedder, scheduler config. */
 export function loadModelFolder(dir: string): ModelFolder {
-  if (!existsSync(dir)) throw new ConfigError(`${dir}: model folder not found`);
+  if (!existsSync(dir)) throw new ConfigError(`${dir}: model folder not found; check the path (a folder written by alter train-teacher or alter prune, or a diffusers model folder)`);
   const index = existsSync(join(dir, MODEL_INDEX)) ? readJson(join(dir, MODEL_INDEX), "model_index.json") : {};
   const config: UNet2DConditionConfig = readUNetConfig(join(dir, "unet", CONFIG_NAME));
   const unet = new UNet2DConditionModel(config);
@@ -103,8 +127,9 @@ export function loadModelFolder(dir: string): ModelFolder {
     classEmbedder = new ClassEmbedder(cfg);
     loadWeights(classEmbedder, join(dir, "class_embedder", WEIGHTS_NAME));
   }
-  const schedulerConfig = readJson(join(dir, "scheduler", "scheduler_config.json"), "scheduler config");
-  return { unet, classEmbedder, schedulerConfig, index };
+  const schedulerConfigPath = join(dir, "scheduler", "scheduler_config.json");
+  const schedulerConfig = readJson(schedulerConfigPath, "scheduler config");
+  return { unet, classEmbedder, schedulerConfig, schedulerConfigPath, index };
 }
 
 /** A frozen deep copy of a UNet (the ALTER teacher), sharing no memory with the original. */

@@ -296,7 +296,7 @@ describe("scheduler_config.json", () => {
 
   test("rejects broken JSON and constructor configs the same way", () => {
     assert.throws(() => readSchedulerConfig(file("broken.json", "{")), /broken.json: not valid JSON/);
-    assert.throws(() => new DDIMScheduler({ _class_name: "DDIMScheduler", beta_schedule: "cosine" as never }), /^Error: DDIMScheduler: field "beta_schedule"/);
+    assert.throws(() => new DDIMScheduler({ _class_name: "DDIMScheduler", beta_schedule: "cosine" as never }), /^SchedulerError: DDIMScheduler: field "beta_schedule"/);
     assert.throws(() => new DDIMScheduler({ _class_name: "DDPMScheduler" }), /the config is for "DDPMScheduler"/);
   });
 });

@@ -47,7 +47,7 @@ export function registerSample(program: Command): void {
       const pool = o.labels ? parseLabels(o.labels as string, classes) : Array.from({ length: classes }, (_, i) => i);
       const n = o.n as number;
       const labels = Array.from({ length: n }, (_, i) => pool[i % pool.length]);
-      const scheduler = samplerFor(model.schedulerConfig, o.sampler as string);
+      const scheduler = samplerFor(model.schedulerConfig, o.sampler as string, model.schedulerConfigPath);
       const steps = o.steps as number;
       const progress = new ProgressBar({ total: steps, label: "sample", unit: "step" });
       const { images } = sampleImages(model.unet, model.classEmbedder, scheduler, {
