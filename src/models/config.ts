@@ -89,10 +89,22 @@ function fail(source: string, field: string, problem: string, fix?: string): nev
   throw new ConfigError(`${source}: field "${field}" ${problem}${fix ? `; ${fix}` : ""}`);
 }
 
+/**
+ * Upper bounds far above any published UNet (SDXL: 10 transformer layers, 1280 channels), so a
+ * corrupt or hostile config cannot make the constructor build millions of layers.
+ */
+const MAX: Record<string, number> = {
+  sample_size: 4096, in_channels: 256, out_channels: 256, freq_shift: 4096, norm_num_groups: 1024, layers_per_block: 32,
+  transformer_layers_per_block: 64, block_out_channels: 16384, num_attention_heads: 1024, attention_head_dim: 1024,
+  cross_attention_dim: 16384, downsample_padding: 16,
+};
+const MAX_BLOCKS = 8;
+
 function integer(cfg: Json, field: string, source: string, fallback?: number, min = 1): number {
   const v = cfg[field] ?? fallback;
+  const max = MAX[field] ?? Number.MAX_SAFE_INTEGER;
   if (v === undefined) fail(source, field, "is missing (it has no default)");
-  if (typeof v !== "number" || !Number.isInteger(v) || v < min) fail(source, field, `must be an integer >= ${min}, got ${JSON.stringify(v)}`);
+  if (typeof v !== "number" || !Number.isInteger(v) || v < min || v > max) fail(source, field, `must be an integer in [${min}, ${max}], got ${JSON.stringify(v)}`);
   return v;
 }
 
@@ -114,7 +126,8 @@ function perBlock(cfg: Json, field: string, source: string, blocks: number, fall
   if (v === undefined || v === null) fail(source, field, "is missing");
   const list = Array.isArray(v) ? v : Array(blocks).fill(v);
   if (list.length !== blocks) fail(source, field, `has ${list.length} entries but there are ${blocks} down blocks (block_out_channels)`, "give one entry per block or a single number");
-  for (const x of list) if (typeof x !== "number" || !Number.isInteger(x) || x < 1) fail(source, field, `must hold positive integers, got ${JSON.stringify(v)}`);
+  const max = MAX[field] ?? Number.MAX_SAFE_INTEGER;
+  for (const x of list) if (typeof x !== "number" || !Number.isInteger(x) || x < 1 || x > max) fail(source, field, `must hold integers in [1, ${max}], got ${JSON.stringify(v)}`);
   return list as number[];
 }
 
@@ -142,8 +155,8 @@ export function parseUNetConfig(raw: unknown, source = "config.json"): UNet2DCon
     }
   }
   const boc = cfg.block_out_channels;
-  if (!Array.isArray(boc) || boc.length === 0 || boc.some((c) => typeof c !== "number" || !Number.isInteger(c) || c < 1)) {
-    fail(source, "block_out_channels", `must be a non-empty list of positive integers, got ${JSON.stringify(boc)}`);
+  if (!Array.isArray(boc) || boc.length === 0 || boc.length > MAX_BLOCKS || boc.some((c) => typeof c !== "number" || !Number.isInteger(c) || c < 1 || c > MAX.block_out_channels!)) {
+    fail(source, "block_out_channels", `must be a list of 1 to ${MAX_BLOCKS} integers in [1, ${MAX.block_out_channels}], got ${JSON.stringify(boc)}`);
   }
   const blocks = boc.length;
   const groups = integer(cfg, "norm_num_groups", source, 32);
@@ -165,7 +178,9 @@ export function parseUNetConfig(raw: unknown, source = "config.json"): UNet2DCon
   const padding = integer(cfg, "downsample_padding", source, 1, 0);
   if (padding !== 1) fail(source, "downsample_padding", `= ${padding} is not supported (only 1, as Stable Diffusion uses)`);
   const crossDim = cfg.cross_attention_dim ?? 1280;
-  if (typeof crossDim !== "number" || !Number.isInteger(crossDim) || crossDim < 1) fail(source, "cross_attention_dim", "must be a positive integer (per-block lists are not supported)");
+  if (typeof crossDim !== "number" || !Number.isInteger(crossDim) || crossDim < 1 || crossDim > MAX.cross_attention_dim!) {
+    fail(source, "cross_attention_dim", `must be an integer in [1, ${MAX.cross_attention_dim}] (per-block lists are not supported)`);
+  }
   const onlyCross = cfg.only_cross_attention ?? false;
   if (typeof onlyCross !== "boolean") fail(source, "only_cross_attention", "must be true or false (per-block lists are not supported)");
   // Each down block but the last halves the resolution, so the sample must divide evenly.
