@@ -31,10 +31,12 @@ import type { UNet2DConditionModel } from "../models/unet-2d-condition.js";
 import { BatchLoader, type BatchLoaderState } from "../data/loader.js";
 import type { Dataset } from "../data/fashion-mnist.js";
 import { createScheduler, validateSchedulerConfig } from "../diffusion/scheduler.js";
-import { addPrefixed, loadCheckpoint, saveCheckpoint, withPrefix } from "../util/checkpoint.js";
+import { addPrefixed, loadCheckpoint, saveRunCheckpoint, withPrefix } from "../util/checkpoint.js";
 import { JsonlLog } from "../util/jsonl.js";
 import { ProgressBar } from "../util/progress.js";
 import { InterruptFlag, yieldToEventLoop } from "../util/interrupt.js";
+import { faults } from "../util/faults.js";
+import { residentMiB } from "../util/progress.js";
 import { HyperNetwork, expertIds } from "./hypernet.js";
 import { balanceLoss, budgetConversion, denoisingLoss, featureDistillation, outputDistillation, ratioLoss } from "./losses.js";
 import { prunableLayers, prunableShare, type PrunableLayer } from "./layers.js";
@@ -204,6 +206,7 @@ export async function trainPruned(run: PruneRun): Promise<PruneResult> {
   };
   const hardTable = (): Tensor => oneHotRouting(routerIds, experts).matmul(expertMasks);
 
+  let lastSavedStep: number | null = null;
   if (run.resume) {
     const ckpt = loadCheckpoint(checkpointPath);
     const state = ckpt.state as unknown as PruneState;
@@ -222,6 +225,7 @@ export async function trainPruned(run: PruneRun): Promise<PruneResult> {
     ({ step, hyperStep, frozen } = state);
     elapsedBefore = state.elapsedSeconds;
     log.truncateAfter(step + (s.method === "two-stage" ? hyperStep : 0));
+    lastSavedStep = step + (s.method === "two-stage" ? hyperStep : 0);
     if (!run.silent) process.stderr.write(`alter: resuming ${outDir} at UNet step ${step}, hypernetwork step ${hyperStep} (${ckpt.path})\n`);
   } else {
     log.truncateAfter(0); // a fresh run in an existing folder starts a fresh log
@@ -239,7 +243,8 @@ export async function trainPruned(run: PruneRun): Promise<PruneResult> {
     tensors.set("table.experts", expertMasks);
     tensors.set("table.router", Tensor.int32(routerIds));
     const state: PruneState = { step, hyperStep, rng: rng.state(), loader: loader.state(), settings: s, frozen, elapsedSeconds: elapsed() };
-    saveCheckpoint(checkpointPath, { tensors, state: state as unknown as Record<string, unknown> });
+    saveRunCheckpoint(checkpointPath, { tensors, state: state as unknown as Record<string, unknown> }, lastSavedStep);
+    lastSavedStep = step + (s.method === "two-stage" ? hyperStep : 0);
   };
 
   /** A noisy batch: images, labels (with dropout to the null label), timesteps, x_t, target, teacher outputs. */
@@ -264,15 +269,20 @@ export async function trainPruned(run: PruneRun): Promise<PruneResult> {
     const out = student.forward(batch.noisy, batch.timesteps, batch.context, { executor: new MaskedExecutor(index, masks), features });
     const den = denoisingLoss(out, batch.target);
     const outKd = outputDistillation(out, batch.teacherOut);
-    const featKd = featureDistillation(features, batch.teacherFeatures, s.normalizeFeatures);
+    let featKd = featureDistillation(features, batch.teacherFeatures, s.normalizeFeatures);
+    if (faults.nanLossStep === step + 1) featKd = featKd.mul(NaN);
     const loss = den.mul(s.lambdaDenoise).add(outKd.mul(s.lambdaOutput)).add(featKd.mul(s.lambdaFeature));
     return { loss, den: den.item(), out: outKd.item(), feat: featKd.item() };
   };
 
-  const checkFinite = (what: string, value: number, at: number): void => {
-    if (!Number.isFinite(value)) {
-      throw new PruneError(`step ${at}: ${what} is ${value}; nothing was updated. Resume from ${checkpointPath} (last checkpoint) with lower learning rates or --grad-clip`);
-    }
+  /** Stops on a non-finite loss or gradient norm, naming the step, the bad terms and where to resume. */
+  const checkFinite = (what: string, value: number, at: number, terms: Record<string, number> = {}): void => {
+    if (Number.isFinite(value)) return;
+    const bad = Object.entries(terms).filter(([, v]) => !Number.isFinite(v)).map(([k, v]) => `${k} = ${v}`);
+    const resume = lastSavedStep === null
+      ? "no checkpoint was written yet: start again with lower learning rates or --grad-clip"
+      : `resume from ${checkpointPath} (step ${lastSavedStep}) with --resume and lower learning rates or --grad-clip`;
+    throw new PruneError(`step ${at + 1}: ${what} is ${value}${bad.length ? ` (non-finite terms: ${bad.join(", ")})` : ""}; nothing was updated; ${resume}`);
   };
 
   const hyperUpdate = (images: Tensor, labels: Int32Array): Record<string, number> => {
@@ -295,7 +305,7 @@ export async function trainPruned(run: PruneRun): Promise<PruneResult> {
           loss = loss.add(b.mul(s.lambdaBalance));
         }
         const value = loss.item();
-        checkFinite("the hypernetwork loss", value, step);
+        checkFinite("the hypernetwork loss", value, step, { denoise: perf.den, output_kd: perf.out, feature_kd: perf.feat, ratio: ratio.loss.item(), balance: bal });
         loss.backward();
         const norm = clipGradNorm(hyperParams, s.gradClip);
         checkFinite("the hypernetwork gradient norm", norm, step);
@@ -316,7 +326,7 @@ export async function trainPruned(run: PruneRun): Promise<PruneResult> {
       const masks = gatherRows(hardTable(), Tensor.int32(batch.timesteps));
       const perf = performance(batch, masks);
       const value = perf.loss.item();
-      checkFinite("the UNet loss", value, step);
+      checkFinite("the UNet loss", value, step, { denoise: perf.den, output_kd: perf.out, feature_kd: perf.feat });
       perf.loss.backward();
       const norm = clipGradNorm(unetParams, s.gradClip);
       checkFinite("the UNet gradient norm", norm, step);
@@ -363,7 +373,7 @@ export async function trainPruned(run: PruneRun): Promise<PruneResult> {
       for (const e of routerIds) histogram[e]++;
       const tick = step + (twoStage ? hyperStep : 0);
       if (tick % s.logEvery === 0 || step === s.steps) {
-        log.append({ step: tick, unet_step: step, hyper_step: hyperStep, frozen, ...record, kept_ratio: plan.realised_ratio, kept_prunable: plan.realised_prunable_ratio, target_ratio: s.ratio, routing: histogram, elapsed_s: Number(elapsed().toFixed(1)) });
+        log.append({ step: tick, unet_step: step, hyper_step: hyperStep, frozen, ...record, kept_ratio: plan.realised_ratio, kept_prunable: plan.realised_prunable_ratio, target_ratio: s.ratio, routing: histogram, elapsed_s: Number(elapsed().toFixed(1)), rss_mib: residentMiB() });
       }
       const fmt = (v: number | undefined): string => (v === undefined ? "-" : v.toFixed(4));
       progress.tick(1, {

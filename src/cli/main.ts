@@ -54,7 +54,7 @@ export function oneLineParseError(message: string): string {
  */
 const USER_FACING = new Set([
   "UserError", "ConfigError", "SchedulerError", "SafetensorsError", "StateDictError", "IdxError",
-  "PngFolderError", "TrainingError", "PlanError", "ClassifierConfigError", "ReportError",
+  "PngFolderError", "TrainingError", "PlanError", "ClassifierConfigError", "ReportError", "OutputError", "PruneError",
 ]);
 
 function isUserFacing(err: unknown): err is Error {

@@ -28,10 +28,12 @@ import { loadModelFolder, saveModelFolder } from "../models/pretrained.js";
 import { BatchLoader, type BatchLoaderState } from "../data/loader.js";
 import type { Dataset } from "../data/fashion-mnist.js";
 import { createScheduler, validateSchedulerConfig, type SchedulerConfig } from "./scheduler.js";
-import { addPrefixed, loadCheckpoint, saveCheckpoint, withPrefix } from "../util/checkpoint.js";
+import { addPrefixed, loadCheckpoint, saveRunCheckpoint, withPrefix } from "../util/checkpoint.js";
 import { JsonlLog } from "../util/jsonl.js";
 import { ProgressBar } from "../util/progress.js";
 import { InterruptFlag, yieldToEventLoop } from "../util/interrupt.js";
+import { faults } from "../util/faults.js";
+import { residentMiB } from "../util/progress.js";
 
 /** The noise schedule our pixel-space teachers use (DDPM's linear betas). */
 export const DEFAULT_TEACHER_SCHEDULER: SchedulerConfig = validateSchedulerConfig({
@@ -165,6 +167,7 @@ export async function trainTeacher(run: TeacherTrainingRun): Promise<TeacherTrai
   let loader = new BatchLoader(data, settings.batchSize, new Generator(settings.seed + 2));
   let step = 0;
   let elapsedBefore = 0;
+  let lastSavedStep: number | null = null;
 
   if (run.resume) {
     const ckpt = loadCheckpoint(checkpointPath);
@@ -182,6 +185,7 @@ export async function trainTeacher(run: TeacherTrainingRun): Promise<TeacherTrai
     step = state.step;
     elapsedBefore = state.elapsedSeconds;
     log.truncateAfter(step);
+    lastSavedStep = step;
     if (!run.silent) process.stderr.write(`alter: resuming ${outDir} from step ${step} (${ckpt.path})\n`);
   } else {
     log.truncateAfter(0); // a fresh run in an existing folder starts a fresh log
@@ -193,7 +197,8 @@ export async function trainTeacher(run: TeacherTrainingRun): Promise<TeacherTrai
     for (const [name, ema] of emas) addPrefixed(tensors, `ema.${name}`, ema.shadow);
     addPrefixed(tensors, "optim", optimizer.stateDict().buffers);
     const state: RunState = { step, rng: rng.state(), loader: loader.state(), settings, config, elapsedSeconds: elapsed };
-    saveCheckpoint(checkpointPath, { tensors, state: state as unknown as Record<string, unknown> });
+    saveRunCheckpoint(checkpointPath, { tensors, state: state as unknown as Record<string, unknown> }, lastSavedStep);
+    lastSavedStep = step;
   };
 
   // The model folder always holds the EMA weights of the latest checkpoint, so a long run can be
@@ -234,7 +239,8 @@ export async function trainTeacher(run: TeacherTrainingRun): Promise<TeacherTrai
         const target = prediction === "v_prediction" ? noiseScheduler.getVelocity(batch.images, noise, timesteps) : noise;
         optimizer.zeroGrad();
         const context = model.embedder.forward(Tensor.int32(labels));
-        const loss = mseLoss(model.unet.forward(noisy, timesteps, context), target);
+        let loss = mseLoss(model.unet.forward(noisy, timesteps, context), target);
+        if (faults.nanLossStep === step + 1) loss = loss.mul(NaN);
         const lossValue = loss.item();
         if (!Number.isFinite(lossValue)) return { loss: lossValue, gradNorm: NaN };
         loss.backward();
@@ -245,14 +251,16 @@ export async function trainTeacher(run: TeacherTrainingRun): Promise<TeacherTrai
       if (!Number.isFinite(loss) || !Number.isFinite(gradNorm)) {
         const what = !Number.isFinite(loss) ? `the loss is ${loss}` : `the gradient norm is ${gradNorm}`;
         throw new TrainingError(
-          `step ${step + 1}: ${what} (denoising MSE); nothing was updated. Resume from the last checkpoint ` +
-            `(${checkpointPath}, step ${Math.floor(step / settings.checkpointEvery) * settings.checkpointEvery}) with a lower --lr or --grad-clip`,
+          `step ${step + 1}: ${what} (denoising MSE); nothing was updated. ` +
+            (lastSavedStep === null
+              ? "No checkpoint was written yet: start again with a lower --lr or --grad-clip"
+              : `Resume from the last checkpoint (${checkpointPath}, step ${lastSavedStep}) with --resume and a lower --lr or --grad-clip`),
         );
       }
       noGrad(() => emas.forEach(([, ema]) => ema.update(step)));
       step++;
       if (step % settings.logEvery === 0 || step === settings.steps) {
-        log.append({ step, loss, grad_norm: gradNorm, lr: optimizer.lr, elapsed_s: Number(elapsed().toFixed(1)) });
+        log.append({ step, loss, grad_norm: gradNorm, lr: optimizer.lr, elapsed_s: Number(elapsed().toFixed(1)), rss_mib: residentMiB() });
       }
       progress.tick(1, { loss: loss.toFixed(4) });
       if (step % settings.checkpointEvery === 0 || step === settings.steps) {

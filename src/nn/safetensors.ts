@@ -10,7 +10,8 @@
 // (I32, I64/U32/U64 with a range check, I16, U16, I8, U8, BOOL). Writing emits F32 and I32.
 
 import * as fs from "node:fs";
-import { writeFileAtomic, writeFully } from "../util/atomic.js";
+import { OutputError, writeFileAtomic, writeFully } from "../util/atomic.js";
+import { faults, sleepSync } from "../util/faults.js";
 
 export interface RawTensor {
   dtype: "float32" | "int32";
@@ -552,10 +553,11 @@ export function writeSafetensors(path: string, tensors: TensorMap, metadata?: Re
   try {
     writeFileAtomic(path, (fd) => {
       writeFully(fd, p.header);
+      if (faults.slowWriteMs > 0) sleepSync(faults.slowWriteMs); // fault tests kill us here
       for (const [, t] of p.order) writeFully(fd, tensorBytes(t));
     }, { createDirs: false });
   } catch (e) {
-    if (e instanceof SafetensorsError) throw e;
+    if (e instanceof SafetensorsError || e instanceof OutputError) throw e;
     throw new SafetensorsError(`${path}: cannot write file (${(e as Error).message}); check the directory exists and is writable`);
   }
 }

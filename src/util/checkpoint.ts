@@ -6,6 +6,8 @@
  * as `<name>.prev` so that even a corrupted disk write leaves one good copy.
  */
 import { existsSync, renameSync } from "node:fs";
+import { dirname } from "node:path";
+import { OutputError, removeStaleTemporaries } from "./atomic.js";
 import { readSafetensors, writeSafetensors, SafetensorsError, type RawTensor } from "../nn/safetensors.js";
 import { Tensor } from "../engine/tensor.js";
 
@@ -22,7 +24,8 @@ export function saveCheckpoint(path: string, contents: CheckpointContents): void
   const raw = new Map<string, RawTensor>();
   for (const [name, t] of contents.tensors) raw.set(name, { dtype: t.dtype, shape: [...t.shape], data: t.data });
   if (existsSync(path)) {
-    // Keep the last good checkpoint until the new one is complete.
+    // Keep the last good checkpoint until the new one is complete. (A .next left by a kill between
+    // the renames is overwritten: the current file is at least as new.)
     writeSafetensors(`${path}.next`, raw, { [STATE_KEY]: JSON.stringify(contents.state) });
     renameSync(path, `${path}.prev`);
     renameSync(`${path}.next`, path);
@@ -31,9 +34,14 @@ export function saveCheckpoint(path: string, contents: CheckpointContents): void
   }
 }
 
-/** Loads a checkpoint; falls back to `<path>.prev` if the main file is missing (killed mid-swap). */
+/**
+ * Loads a checkpoint. If the main file is missing (killed between the two renames of a save), the
+ * complete `<path>.next` is the newest, else `<path>.prev`. Temporary files of writes that a kill
+ * interrupted are removed first.
+ */
 export function loadCheckpoint(path: string): CheckpointContents & { path: string } {
-  const candidates = [path, `${path}.prev`].filter((p) => existsSync(p));
+  removeStaleTemporaries(dirname(path));
+  const candidates = [path, `${path}.next`, `${path}.prev`].filter((p) => existsSync(p));
   if (candidates.length === 0) throw new SafetensorsError(`${path}: no checkpoint to resume from; run without --resume to start a new run`);
   let lastError: unknown = null;
   for (const candidate of candidates) {
@@ -61,4 +69,20 @@ export function withPrefix(tensors: Map<string, Tensor>, prefix: string): Map<st
 /** Adds every entry of `source` to `into` under "prefix.". */
 export function addPrefixed(into: Map<string, Tensor>, prefix: string, source: Map<string, Tensor>): void {
   for (const [name, t] of source) into.set(`${prefix}.${name}`, t);
+}
+
+/**
+ * Saves a run's checkpoint; a write failure (disk full, read-only folder) becomes one OutputError
+ * that says which step the intact previous checkpoint holds and how to continue.
+ */
+export function saveRunCheckpoint(path: string, contents: CheckpointContents, lastSavedStep: number | null): void {
+  try {
+    saveCheckpoint(path, contents);
+  } catch (err) {
+    if (!(err instanceof OutputError)) throw err;
+    const next = lastSavedStep === null
+      ? "there is no earlier checkpoint of this run: fix the problem, then run the command again"
+      : `the last complete checkpoint (${path}) holds step ${lastSavedStep}: fix the problem, then run the same command with --resume`;
+    throw new OutputError(`${err.message}; ${next}`, err.code);
+  }
 }

@@ -4,13 +4,17 @@
  * dropped first, so the log always continues the curve of the run it belongs to.
  */
 import { appendFileSync, existsSync, readFileSync } from "node:fs";
-import { writeFileAtomic } from "./atomic.js";
+import { describeWriteError, writeFileAtomic } from "./atomic.js";
 
 export class JsonlLog {
   constructor(readonly path: string) {}
 
   append(record: Record<string, unknown>): void {
-    appendFileSync(this.path, JSON.stringify(record) + "\n");
+    try {
+      appendFileSync(this.path, JSON.stringify(record) + "\n");
+    } catch (err) {
+      throw describeWriteError(err, this.path);
+    }
   }
 
   /** Keeps only well-formed records with step <= `step` (call when resuming). */

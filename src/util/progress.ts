@@ -86,3 +86,8 @@ export class ProgressBar {
     }
   }
 }
+
+/** Resident memory of this process in MiB, one decimal (logged with training records). */
+export function residentMiB(): number {
+  return Math.round(process.memoryUsage.rss() / 104857.6) / 10;
+}
