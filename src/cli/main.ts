@@ -11,6 +11,7 @@ import { registerMacs } from "./commands/macs.js";
 import { registerPrune } from "./commands/prune.js";
 import { registerEval } from "./commands/eval.js";
 import { registerReport } from "./commands/report.js";
+import { registerTables } from "./commands/tables.js";
 import { registerTrainClassifier } from "./commands/train-classifier.js";
 import { UserError } from "./errors.js";
 
@@ -30,6 +31,7 @@ export function buildProgram(): Command {
   registerPrune(program);
   registerTrainClassifier(program);
   registerEval(program);
+  registerTables(program);
   registerReport(program);
   registerMacs(program);
   registerBench(program);

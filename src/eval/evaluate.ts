@@ -44,6 +44,11 @@ export interface EvalOptions {
 export interface EvalRow {
   model: string;
   alter: boolean;
+  /** For ALTER models, from alter_plan.json: how the plan was made (tables group rows by these). */
+  method?: string;
+  target_ratio?: number;
+  experts?: number;
+  variant?: string;
   steps: number;
   n: number;
   macs_per_image_g: number;
@@ -144,9 +149,13 @@ export function evaluate(o: EvalOptions): EvalRow[] {
       const same = model === dense && steps === 50;
       const macs = perImageMacs(model, steps, o.sampler, guided);
       const b1 = latency(model, steps, o, 1);
+      const settings = model.plan?.settings;
       rows.push({
         model: model.dir,
         alter: model.plan !== null,
+        ...(model.plan !== null
+          ? { method: String(settings?.method ?? "alter"), target_ratio: model.plan.target_ratio, experts: model.plan.experts.length, variant: String(settings?.variant ?? "paper") }
+          : {}),
         steps,
         n: o.n,
         macs_per_image_g: macs / 1e9,

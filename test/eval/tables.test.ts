@@ -1,0 +1,45 @@
+/** The paper-style tables pick the right rows from eval output, compare directions, and list gaps. */
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { paperTables, tablesMarkdown } from "../../src/eval/tables.js";
+import type { EvalRow } from "../../src/eval/evaluate.js";
+
+function row(over: Partial<EvalRow>): EvalRow {
+  return {
+    model: "m", alter: false, steps: 20, n: 100, macs_per_image_g: 10, macs_vs_dense50: 0.4, latency_ms_b1: 100, latency_ms_per_image_batch: 50,
+    speedup_vs_dense50: 2.5, frechet: 10, kid: 1, kid_std: 0.1, class_accuracy: 0.9, ssim: 0.8, psnr: 20, ...over,
+  };
+}
+
+const rows: EvalRow[] = [
+  row({ model: "teacher", steps: 50, macs_per_image_g: 25, macs_vs_dense50: 1, latency_ms_b1: 250, speedup_vs_dense50: 1, frechet: 8 }),
+  row({ model: "teacher", steps: 20, frechet: 9 }),
+  row({ model: "a65", alter: true, method: "alter", target_ratio: 0.65, experts: 10, macs_per_image_g: 6.5, latency_ms_b1: 70, frechet: 7.5 }),
+  row({ model: "a60", alter: true, method: "alter", target_ratio: 0.6, experts: 10, frechet: 9.5 }),
+  row({ model: "st", alter: true, method: "static", target_ratio: 0.65, experts: 1, frechet: 12 }),
+  row({ model: "ts", alter: true, method: "two-stage", target_ratio: 0.65, experts: 10, frechet: 11 }),
+  row({ model: "e5", alter: true, method: "alter", target_ratio: 0.65, experts: 5, frechet: 8.5 }),
+  row({ model: "a65-50", alter: true, method: "alter", target_ratio: 0.65, experts: 10, steps: 50, frechet: 7 }),
+];
+
+test("tables pick rows by method, budget, experts and the 20-step setting", () => {
+  const tables = Object.fromEntries(paperTables(rows).map((t) => [t.id, t]));
+  const t12 = tables["table-1-2"]!;
+  assert.deepEqual(t12.rows.map((r) => r[0]), ["dense teacher", "dense teacher", "ALTER p=0.65 N_e=10", "ALTER p=0.60 N_e=10"]);
+  assert.deepEqual(t12.missing, ["dense teacher at 25 steps", "dense teacher at 15 steps"]);
+  assert.match(t12.verdict, /Fréchet 7\.50 vs dense-50 8\.00 \(matches or beats it/);
+  assert.match(t12.verdict, /per-step speedup vs dense-20 1\.43x against a MAC ratio of 1\.54x/);
+  const t3 = tables["table-3"]!;
+  assert.deepEqual(t3.missing, ["Manual at 0.65"]);
+  assert.match(t3.verdict, /Static 12\.00 < TwoStage 11\.00 < ALTER 7\.50/);
+  assert.deepEqual(tables["fig-4c"]!.missing, ["ALTER 0.65 N_e=15"]);
+  assert.deepEqual(tables["table-10"]!.missing, ["ALTER p=0.55", "ALTER p=0.5"]);
+});
+
+test("the Markdown has every table, the paper's claim and the gaps", () => {
+  const md = tablesMarkdown(paperTables(rows));
+  for (const title of ["Table 1/2", "Table 3", "Table 10", "Fig. 4c"]) assert.ok(md.includes(title), title);
+  assert.ok(md.includes("Paper: quality Static < Manual < TwoStage < ALTER."));
+  assert.ok(md.includes("Missing rows: Manual at 0.65."));
+  assert.ok(md.includes("| ALTER p=0.65 N_e=10 | 20 | 40.0% |"));
+});
