@@ -29,7 +29,7 @@ import { constantWithWarmup } from "../nn/schedule.js";
 import { cloneUNet, saveModelFolder, type ModelFolder } from "../models/pretrained.js";
 import type { UNet2DConditionModel } from "../models/unet-2d-condition.js";
 import { BatchLoader, type BatchLoaderState } from "../data/loader.js";
-import type { Dataset } from "../data/fashion-mnist.js";
+import { splitValidation, type Dataset } from "../data/fashion-mnist.js";
 import { createScheduler, validateSchedulerConfig } from "../diffusion/scheduler.js";
 import { addPrefixed, loadCheckpoint, saveRunCheckpoint, withPrefix } from "../util/checkpoint.js";
 import { JsonlLog } from "../util/jsonl.js";
@@ -70,6 +70,8 @@ export interface PruneSettings {
   lambdaBalance: number;
   labelDropout: number;
   seed: number;
+  /** The last `holdout` images of the data are kept out of training (the validation split). */
+  holdout: number;
   checkpointEvery: number;
   logEvery: number;
 }
@@ -95,6 +97,7 @@ export const DEFAULT_PRUNE_SETTINGS: PruneSettings = {
   lambdaBalance: 1,
   labelDropout: 0.1,
   seed: 0,
+  holdout: 0,
   checkpointEvery: 100,
   logEvery: 5,
 };
@@ -147,8 +150,12 @@ function oneHotRouting(ids: Int32Array, experts: number): Tensor {
 }
 
 export async function trainPruned(run: PruneRun): Promise<PruneResult> {
-  const { teacher, data, outDir } = run;
+  const { teacher, outDir } = run;
   const s = run.settings;
+  if (!Number.isInteger(s.holdout) || s.holdout < 0 || s.holdout >= run.data.count) {
+    throw new PruneError(`--holdout ${s.holdout}: must be an integer in [0, ${run.data.count - 1}] (the data has ${run.data.count} images)`);
+  }
+  const data = splitValidation(run.data, s.holdout).train;
   if (teacher.classEmbedder === null) throw new PruneError("the teacher folder has no class_embedder/; alter prune needs a class-conditional teacher");
   const embedder = teacher.classEmbedder;
   embedder.requiresGrad(false);

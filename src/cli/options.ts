@@ -38,3 +38,11 @@ export function existingDir(flag: string, path: string): string {
   if (!statSync(path).isDirectory()) throw new UserError(`${flag}: "${path}" is a file, not a folder; pass the folder that holds it`);
   return path;
 }
+
+/** A parser for a flag that takes one of a few words. */
+export function choice<T extends string>(flag: string, allowed: readonly T[]): (v: string) => T {
+  return (v) => {
+    if (!allowed.includes(v as T)) throw new UserError(`${flag} must be one of ${allowed.join(", ")}, got "${v}"`);
+    return v as T;
+  };
+}

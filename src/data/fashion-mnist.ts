@@ -182,3 +182,23 @@ export function loadImageDataset(dir: string | undefined, options: ImageDatasetO
     `apt-get install dataset-fashion-mnist, or pass --data DIR pointing at IDX files or at PNGs with ${LABELS_FILE}`,
   );
 }
+
+/**
+ * Splits off the last `holdout` images as a validation set (views, no copies). Hyperparameters are
+ * chosen by measurement against the validation images, so the test split is only used for the
+ * final numbers. With holdout 0 the validation set is empty.
+ */
+export function splitValidation(data: Dataset, holdout: number): { train: Dataset; validation: Dataset } {
+  if (!Number.isInteger(holdout) || holdout < 0 || holdout >= data.count) {
+    throw new RangeError(`a validation holdout of ${holdout} images must be an integer in [0, ${data.count - 1}] for a dataset of ${data.count}`);
+  }
+  const per = data.height * data.width * data.channels;
+  const cut = data.count - holdout;
+  const view = (from: number, to: number): Dataset => ({
+    ...data,
+    images: data.images.subarray(from * per, to * per),
+    labels: data.labels.subarray(from, to),
+    count: to - from,
+  });
+  return { train: view(0, cut), validation: view(cut, data.count) };
+}

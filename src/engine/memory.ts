@@ -24,6 +24,13 @@ let pooledBytes = 0;
  */
 const MAX_POOLED_BYTES = Number(process.env.ALTER_POOL_MB ?? 6144) * (1 << 20);
 
+/**
+ * Buffers the pool handed out. Only these return to it: a buffer made elsewhere (a loaded batch, a
+ * wrapped array) of a length nothing allocates would otherwise pile up in the pool, one per step,
+ * an unbounded leak (measured: +17 MiB per 1,000 steps of a tiny prune before this check).
+ */
+const pooled = new WeakSet<Float32Array>();
+
 /** A Float32Array of length n, reused from the pool when one is free. Contents are undefined. */
 export function allocFloat32(n: number): Float32Array {
   const free = pool.get(n);
@@ -32,13 +39,13 @@ export function allocFloat32(n: number): Float32Array {
     pooledBytes -= buffer.byteLength;
     return buffer;
   }
-  return new Float32Array(n);
+  const buffer = new Float32Array(n);
+  pooled.add(buffer);
+  return buffer;
 }
 
 function release(buffer: Buffer): void {
-  // Only whole Float32Arrays we could have handed out are pooled (not views into other buffers).
-  if (!(buffer instanceof Float32Array) || buffer.byteOffset !== 0) return;
-  if (buffer.length === 0 || buffer.byteLength !== buffer.buffer.byteLength) return;
+  if (!(buffer instanceof Float32Array) || !pooled.has(buffer)) return;
   if (pooledBytes + buffer.byteLength > MAX_POOLED_BYTES) return;
   let free = pool.get(buffer.length);
   if (free === undefined) {

@@ -26,6 +26,8 @@ import { measureLatency } from "./latency.js";
 export interface EvalOptions {
   models: string[];
   steps: number[];
+  /** Step counts for ALTER models (those with a plan); default: `steps`. */
+  alterSteps?: number[];
   /** Images per row. */
   n: number;
   sampler: string;
@@ -126,7 +128,8 @@ export function evaluate(o: EvalOptions): EvalRow[] {
   const pixels = size * size * channels;
 
   const batches = Math.ceil(o.n / o.batch);
-  const total = batches * (1 + models.length * o.steps.length);
+  const stepsFor = (m: LoadedModel): number[] => (m.plan !== null && o.alterSteps !== undefined ? o.alterSteps : o.steps);
+  const total = batches * (1 + models.reduce((a, m) => a + stepsFor(m).length, 0));
   let done = 0;
   const tick = (label: string) => () => o.onProgress?.(++done, total, label);
 
@@ -138,7 +141,7 @@ export function evaluate(o: EvalOptions): EvalRow[] {
 
   const rows: EvalRow[] = [];
   for (const model of models) {
-    for (const steps of o.steps) {
+    for (const steps of stepsFor(model)) {
       const images = steps === 50 && model === dense ? reference : generate(model, steps, o, labelsFor, tick(`${model.dir} ${steps} steps`));
       if (steps === 50 && model === dense) for (let b = 0; b < batches; b++) tick("reuse")();
       const features = embedImages(o.classifier, images);

@@ -154,3 +154,13 @@ export function tablesMarkdown(tables: readonly PaperTable[]): string {
   }
   return out.join("\n");
 }
+
+/** JSON with rows as objects keyed by column (the shape `alter report --results` reads). */
+export function tablesJson(tables: readonly PaperTable[]): { tables: Record<string, unknown>[] } {
+  return {
+    tables: tables.map((t) => ({
+      id: t.id, title: t.title, paper: t.paper, verdict: t.verdict, missing: t.missing,
+      rows: t.rows.map((r) => Object.fromEntries(t.columns.map((c, i) => [c, r[i]]))),
+    })),
+  };
+}

@@ -3,14 +3,14 @@
  */
 import type { Command } from "commander";
 import { join } from "node:path";
-import { loadFashionMnist } from "../../data/fashion-mnist.js";
+import { loadFashionMnist, splitValidation } from "../../data/fashion-mnist.js";
 import { FashionClassifier } from "../../metrics/classifier.js";
 import { evaluate, markdownTable } from "../../eval/evaluate.js";
 import { SAMPLERS } from "../../diffusion/samplers.js";
 import { ProgressBar } from "../../util/progress.js";
 import { writeFileAtomic, writeJsonAtomic } from "../../util/atomic.js";
 import { UserError } from "../errors.js";
-import { existingDir, floatOption, intOption } from "../options.js";
+import { choice, existingDir, floatOption, intOption } from "../options.js";
 
 function stepList(value: string): number[] {
   const steps = value.split(",").map((s) => Number(s.trim()));
@@ -30,25 +30,30 @@ export function registerEval(program: Command): void {
     )
     .requiredOption("--models <dirs...>", "model folders; at least one dense (no alter_plan.json), the first of which is the 50-step reference")
     .option("--steps <list>", "comma-separated step counts", stepList, [50, 25, 20, 15])
+    .option("--alter-steps <list>", "step counts for ALTER models (with alter_plan.json); default: --steps", stepList)
     .option("--n <n>", "images per row", intOption("--n", 2, 100000), 1000)
     .option("--sampler <name>", `one of ${Object.keys(SAMPLERS).join(", ")}`, "ddim")
     .option("--guidance <g>", "classifier-free guidance scale", floatOption("--guidance", 0, 100), 3)
     .option("--seed <n>", "base seed", intOption("--seed", 0), 0)
     .option("--batch <n>", "sampling batch size", intOption("--batch"), 50)
     .option("--classifier <dir>", "in-domain classifier folder", "models/fmnist-classifier")
-    .option("--data <dir>", "real images (the test split is used; default $ALTER_DATA_DIR or /usr/share/datasets/fashion-mnist)")
+    .option("--data <dir>", "real images (default $ALTER_DATA_DIR or /usr/share/datasets/fashion-mnist)")
+    .option("--reference <split>", "real images the metrics compare against: test, or validation (the last --holdout training images; for choosing hyperparameters without touching the test set)", choice("--reference", ["test", "validation"]), "test")
+    .option("--holdout <n>", "size of the validation split (as given to alter prune --holdout)", intOption("--holdout", 1), 5000)
     .option("--latency-repeats <n>", "timed repeats per latency measurement (median reported)", intOption("--latency-repeats"), 5)
     .option("--latency-batch <n>", "the larger batch for per-image latency", intOption("--latency-batch"), 16)
     .option("--out <dir>", "write eval.json and eval.md here")
     .option("--json", "print the rows as JSON instead of a Markdown table")
     .action((o: Record<string, unknown>) => {
       const classifier = FashionClassifier.load(existingDir("--classifier", o.classifier as string));
-      const real = loadFashionMnist(o.data as string | undefined, "test");
+      const real = o.reference === "validation"
+        ? splitValidation(loadFashionMnist(o.data as string | undefined, "train"), Math.min(o.holdout as number, 59999)).validation
+        : loadFashionMnist(o.data as string | undefined, "test");
       const progress = new ProgressBar({ total: 1, label: "eval", unit: "batch" });
       let last = 0;
       const rows = evaluate({
         models: (o.models as string[]).map((m) => existingDir("--models", m)),
-        steps: o.steps as number[], n: o.n as number, sampler: o.sampler as string, guidance: o.guidance as number,
+        steps: o.steps as number[], alterSteps: o.alterSteps as number[] | undefined, n: o.n as number, sampler: o.sampler as string, guidance: o.guidance as number,
         seed: o.seed as number, batch: o.batch as number, classifier, real, latencyRepeats: o.latencyRepeats as number,
         latencyBatch: o.latencyBatch as number,
         onProgress: (done, total, label) => {

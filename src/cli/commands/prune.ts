@@ -5,18 +5,10 @@ import type { Command } from "commander";
 import { loadModelFolder } from "../../models/pretrained.js";
 import { loadImageDataset } from "../../data/fashion-mnist.js";
 import { DEFAULT_PRUNE_SETTINGS, trainPruned, type PruneMethod, type PruneSettings, type PruneVariant } from "../../alter/train.js";
-import { UserError } from "../errors.js";
-import { existingDir, floatOption, intOption } from "../options.js";
+import { choice, existingDir, floatOption, intOption } from "../options.js";
 
 const METHODS: PruneMethod[] = ["alter", "static", "manual", "two-stage"];
 const VARIANTS: PruneVariant[] = ["paper", "reference"];
-
-function choice<T extends string>(flag: string, allowed: readonly T[]): (v: string) => T {
-  return (v) => {
-    if (!allowed.includes(v as T)) throw new UserError(`${flag} must be one of ${allowed.join(", ")}, got "${v}"`);
-    return v as T;
-  };
-}
 
 export function registerPrune(program: Command): void {
   const d = DEFAULT_PRUNE_SETTINGS;
@@ -43,6 +35,7 @@ export function registerPrune(program: Command): void {
     .option("--lambda-ratio <x>", "weight of the MAC-budget loss", floatOption("--lambda-ratio", 0), d.lambdaRatio)
     .option("--lambda-balance <x>", "weight of the router balance loss", floatOption("--lambda-balance", 0), d.lambdaBalance)
     .option("--seed <n>", "random seed", intOption("--seed", 0), d.seed)
+    .option("--holdout <n>", "keep the last n training images out of training: the validation split for choosing hyperparameters (alter eval --reference validation)", intOption("--holdout", 0), d.holdout)
     .option("--checkpoint-every <n>", "steps between checkpoints", intOption("--checkpoint-every"), d.checkpointEvery)
     .option("--resume", "continue the run in --out from its checkpoint")
     .action(async (o: Record<string, unknown>) => {
@@ -55,7 +48,7 @@ export function registerPrune(program: Command): void {
         lrHyper: o.lrHyper as number, warmupSteps: o.warmup as number, lambdaDenoise: o.lambdaDenoise as number,
         lambdaOutput: o.lambdaOutput as number, lambdaFeature: o.lambdaFeature as number, normalizeFeatures: Boolean(o.normalizeFeatures),
         lambdaRatio: o.lambdaRatio as number, lambdaBalance: o.lambdaBalance as number, seed: o.seed as number,
-        checkpointEvery: o.checkpointEvery as number,
+        checkpointEvery: o.checkpointEvery as number, holdout: o.holdout as number,
       };
       const result = await trainPruned({ teacher, data, outDir: o.out as string, settings, resume: Boolean(o.resume) });
       const p = result.plan;

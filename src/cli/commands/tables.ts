@@ -6,7 +6,7 @@ import type { Command } from "commander";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import type { EvalRow } from "../../eval/evaluate.js";
-import { paperTables, tablesMarkdown } from "../../eval/tables.js";
+import { paperTables, tablesJson, tablesMarkdown } from "../../eval/tables.js";
 import { writeFileAtomic, writeJsonAtomic } from "../../util/atomic.js";
 import { existingFile } from "../options.js";
 import { UserError } from "../errors.js";
@@ -39,7 +39,7 @@ export function registerTables(program: Command): void {
         return;
       }
       writeFileAtomic(join(o.out, "tables.md"), markdown);
-      writeJsonAtomic(join(o.out, "tables.json"), { sources: o.eval, tables });
+      writeJsonAtomic(join(o.out, "tables.json"), { sources: o.eval, ...tablesJson(tables) });
       process.stderr.write(`alter: wrote ${join(o.out, "tables.md")} and tables.json (${tables.length} tables from ${rows.length} rows)\n`);
     });
 }
