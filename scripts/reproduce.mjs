@@ -155,7 +155,7 @@ function tables() {
   const results = join(root, "results");
   alter(["tables", "--eval", join(root, "eval", "eval.json"), "--out", results]);
   const grids = [];
-  for (const [label, model, s] of [["dense teacher, 50 steps", teacher, "50"], ["dense teacher, 20 steps", teacher, "20"], ["ALTER p=0.65, 20 steps", join(root, "alter-p0.65"), "20"]]) {
+  for (const [label, model, s] of [["dense teacher, 50 steps", teacher, "50"], ["dense teacher, 20 steps", teacher, "20"], ["ALTER 0.65, 20 steps", join(root, "alter-p0.65"), "20"]]) {
     const out = join(results, `samples-${grids.length}`);
     alter(["sample", "--model", model, "--steps", s, "--n", "40", "--seed", "0", "--out", out]);
     grids.push(`${label}=${out}`);

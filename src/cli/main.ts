@@ -56,7 +56,7 @@ export function oneLineParseError(message: string): string {
  */
 const USER_FACING = new Set([
   "UserError", "ConfigError", "SchedulerError", "SafetensorsError", "StateDictError", "IdxError",
-  "PngFolderError", "TrainingError", "PlanError", "ClassifierConfigError", "ReportError", "OutputError", "PruneError",
+  "PngFolderError", "TrainingError", "PlanError", "ClassifierConfigError", "ReportError", "OutputError", "PruneError", "EvaluationError",
 ]);
 
 function isUserFacing(err: unknown): err is Error {

@@ -23,6 +23,14 @@ import { psnr } from "../metrics/psnr.js";
 import type { Dataset } from "../data/fashion-mnist.js";
 import { measureLatency } from "./latency.js";
 
+/** A problem with what was asked to evaluate (printed as one line by the CLI). */
+export class EvaluationError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = "EvaluationError";
+  }
+}
+
 export interface EvalOptions {
   models: string[];
   steps: number[];
@@ -116,11 +124,11 @@ function latency(model: LoadedModel, steps: number, o: EvalOptions, batch: numbe
 export function evaluate(o: EvalOptions): EvalRow[] {
   const models: LoadedModel[] = o.models.map((dir) => {
     const folder = loadModelFolder(dir);
-    if (folder.classEmbedder === null) throw new Error(`${dir}: no class_embedder/; eval needs class-conditional models`);
+    if (folder.classEmbedder === null) throw new EvaluationError(`${dir}: no class_embedder/; eval needs class-conditional models (from alter train-teacher or alter prune)`);
     return { dir, folder, plan: loadPlanFor(dir, folder.unet) };
   });
   const dense = models.find((m) => m.plan === null);
-  if (dense === undefined) throw new Error("eval needs a dense model (one without alter_plan.json) among --models, as the 50-step reference");
+  if (dense === undefined) throw new EvaluationError("--models: no dense model (a folder without alter_plan.json); add the teacher, the 50-step reference of every comparison");
   const classes = dense.folder.classEmbedder!.config.num_classes;
   const labelsFor = (i: number): number => i % classes;
   const guided = o.guidance !== 1;
