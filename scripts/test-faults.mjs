@@ -183,8 +183,9 @@ for (const [command, argsFor] of Object.entries(COMMANDS)) {
   check(r.status === 130 && /interrupt received/.test(child.err) && new RegExp(`stopped at step ${step}`).test(child.err),
     `Ctrl-C: checkpoint at step ${step} written, exit 130 with a message after ${Date.now() - t} ms`);
   const again = start([...COMMANDS["train-teacher"](out).map((a) => (a === "90" ? "100000" : a)), "--resume"]);
-  while (!/resuming/.test(again.err) && again.exitCode === null) await sleep(20);
-  await sleep(300);
+  // Wait for the progress bar: the Ctrl-C handler is installed by then (before it, Ctrl-C simply
+  // ends a run that has not started training).
+  while (!/resuming[\s\S]*train-teacher \[/.test(again.err) && again.exitCode === null) await sleep(20);
   again.kill("SIGINT");
   await sleep(30);
   again.kill("SIGINT");

@@ -68,10 +68,10 @@ describe("UNet config", () => {
     ["unsupported block", { ...base, down_block_types: ["SimpleDown", "DownBlock2D"] }, /unknown block type "SimpleDown"/],
     ["channel list length", { ...base, block_out_channels: [8, 16, 32] }, /"down_block_types" has 2 entries but block_out_channels has 3/],
     ["groups", { ...base, norm_num_groups: 3 }, /not divisible by norm_num_groups/],
-    ["wrong type", { ...base, layers_per_block: "two" }, /"layers_per_block" must hold positive integers/],
+    ["wrong type", { ...base, layers_per_block: "two" }, /"layers_per_block" must hold integers in \[1, 32\]/],
     ["non-neutral unsupported", { ...base, class_embed_type: "timestep" }, /"class_embed_type" = "timestep" is not supported/],
     ["heads", { ...base, attention_head_dim: [3, 4] }, /3 heads for block 0 whose 8 channels/],
-    ["missing channels", { ...base, block_out_channels: undefined }, /"block_out_channels" must be a non-empty list/],
+    ["missing channels", { ...base, block_out_channels: undefined }, /"block_out_channels" must be a list of 1 to 8 integers/],
   ];
   for (const [name, cfg, message] of bad) {
     test(`refuses ${name}`, () => assert.throws(() => parseUNetConfig(cfg, "cfg.json"), (e: unknown) => e instanceof ConfigError && message.test(e.message)));
