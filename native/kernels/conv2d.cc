@@ -371,6 +371,23 @@ void conv2d_backward_input(const Conv2dShape& s, const float* dy, const float* w
     sgemm(false, false, inRows, s.C, s.O, 1.0f, dy, s.O, w, s.C, 0.0f, dx, s.C);
     return;
   }
+#if ALTER_X86
+  if (s.strideH == 1 && s.strideW == 1 && s.padH <= s.KH - 1 && s.padW <= s.KW - 1) {
+    // The same sum as a forward convolution of dy with the flipped, transposed kernel
+    // (w'[c][o][kh][kw] = w[o][c][KH-1-kh][KW-1-kw], padding K-1-pad), so the direct kernel applies.
+    const Conv2dShape t{s.N, s.OH, s.OW, s.O, s.C, s.KH, s.KW, 1, 1, s.KH - 1 - s.padH, s.KW - 1 - s.padW, s.H, s.W};
+    if (use_direct_forward(t)) {
+      std::vector<float> wt(static_cast<size_t>(s.O * s.C * s.KH * s.KW));
+      for (int64_t o = 0; o < s.O; ++o)
+        for (int64_t c = 0; c < s.C; ++c)
+          for (int64_t kh = 0; kh < s.KH; ++kh)
+            for (int64_t kw = 0; kw < s.KW; ++kw)
+              wt[((c * s.O + o) * s.KH + (s.KH - 1 - kh)) * s.KW + (s.KW - 1 - kw)] = w[((o * s.C + c) * s.KH + kh) * s.KW + kw];
+      conv2d_forward_direct(t, dy, wt.data(), nullptr, dx);
+      return;
+    }
+  }
+#endif
   if (s.strideH == 1 && s.strideW == 1) {
     // dx[n,ih,iw,c] = sum_{kh,kw,o} dy[n, ih+padH-kh, iw+padW-kw, o] * w[o,c,kh,kw]
     const int64_t kd = s.KH * s.KW * s.O;
