@@ -4,10 +4,11 @@
 // thing can be spread over several working sessions. Everything lands under --root (default
 // runs/repro):
 //
-//   search   hyperparameters chosen on the validation split (the last 5,000 training images, kept out
-//            of training with --holdout), never on the test set: a small grid at p = 0.65, each
-//            evaluated with `alter eval --reference validation`; the winner goes to search/best.json
-//            and the whole grid to search/search.md
+//   search   choices made on the validation split (the last 5,000 training images, kept out of
+//            training with --holdout), never on the test set: first the guidance scale (the dense
+//            teacher at 1 / 1.25 / 1.5 / 2 / 3), then a small grid of ALTER settings at p = 0.65, each
+//            evaluated with `alter eval --reference validation`; the winners go to search/best.json
+//            and everything to search/search.md
 //   runs     from the shipped teacher, same data, step budget and seed: ALTER at p = 0.65 / 0.60 /
 //            0.55 / 0.50 (10 experts), Static / Manual / TwoStage at 0.65, 5 and 15 experts at 0.65
 //   eval     `alter eval` on the test set: the dense teacher at 50/25/20/15 steps, every run at 20
@@ -83,15 +84,42 @@ const GRID = [
   { name: "paper-lrh2e-2-normfeat", flags: ["--variant", "paper", "--lr-hyper", "2e-2", "--normalize-features"] },
   { name: "paper-lrh2e-2-lru3e-4", flags: ["--variant", "paper", "--lr-hyper", "2e-2", "--lr-unet", "3e-4"] },
 ];
+// Guidance first: the dense teacher on the validation split at each scale (pixel-space models like
+// ours want far less than Stable Diffusion's 7.5); every later evaluation uses the winner.
+const GUIDANCES = [1, 1.25, 1.5, 2, 3];
+function guidanceSearch(dir) {
+  const results = [];
+  for (const g of GUIDANCES) {
+    const out = join(dir, `guidance-${g}`);
+    if (!existsSync(join(out, "eval.json"))) {
+      alter(["eval", "--models", teacher, ...dataArgs, "--reference", "validation", "--holdout", HOLDOUT, "--guidance", String(g),
+        "--steps", "50,20", "--n", String(Math.round(searchN / 2)), "--latency-repeats", "1", "--latency-batch", "2", "--out", out]);
+    }
+    if (dryRun) continue;
+    const rows = JSON.parse(readFileSync(join(out, "eval.json"), "utf8")).rows;
+    results.push({ g, r50: rows.find((r) => r.steps === 50), r20: rows.find((r) => r.steps === 20) });
+  }
+  if (dryRun) return { guidance: 1.5, lines: [] };
+  const bestG = [...results].sort((a, b) => a.r50.frechet - b.r50.frechet)[0].g;
+  const lines = [
+    `## Guidance (dense teacher, validation split, ${Math.round(searchN / 2)} images per row; chosen by Fréchet at 50 steps)`, "",
+    "| guidance | Fréchet 50 steps | class acc. 50 | Fréchet 20 steps | class acc. 20 |", "|---:|---:|---:|---:|---:|",
+    ...results.map(({ g, r50, r20 }) => `| ${g} | ${r50.frechet.toFixed(2)} | ${(100 * r50.class_accuracy).toFixed(1)}% | ${r20.frechet.toFixed(2)} | ${(100 * r20.class_accuracy).toFixed(1)}% |`),
+    "", `Chosen guidance: **${bestG}**.`, "",
+  ];
+  return { guidance: bestG, lines };
+}
+
 function search() {
   const dir = join(root, "search");
+  const { guidance, lines: guidanceLines } = guidanceSearch(dir);
   for (const g of GRID) {
     prune(join(dir, g.name), ["--ratio", "0.65", "--experts", "10", "--steps", String(searchSteps), "--hyper-steps", String(Math.round(searchSteps * 0.3)), ...g.flags]);
   }
   const evalDir = join(dir, "eval");
   if (!existsSync(join(evalDir, "eval.json"))) {
     alter(["eval", "--models", teacher, ...GRID.map((g) => join(dir, g.name)), ...dataArgs, "--reference", "validation", "--holdout", HOLDOUT,
-      "--steps", "20", "--n", String(searchN), "--latency-repeats", "1", "--latency-batch", "4", "--out", evalDir]);
+      "--guidance", String(guidance), "--steps", "20", "--n", String(searchN), "--latency-repeats", "1", "--latency-batch", "4", "--out", evalDir]);
   }
   if (dryRun) return;
   const rows = JSON.parse(readFileSync(join(evalDir, "eval.json"), "utf8")).rows;
@@ -100,15 +128,16 @@ function search() {
   const dense = rows.find((r) => !r.alter && r.steps === 20);
   const lines = [
     `# Hyperparameter search (validation split: the last ${HOLDOUT} training images, held out of every run)`, "",
-    `p = 0.65, 10 experts, ${searchSteps} UNet steps (T_end ${Math.round(searchSteps * 0.3)}), batch ${batch}, seed 0; ` +
-      `alter eval --reference validation --steps 20 --n ${searchN}. Lower Fréchet is better.`, "",
+    ...guidanceLines,
+    `## ALTER settings (p = 0.65, 10 experts, ${searchSteps} UNet steps, T_end ${Math.round(searchSteps * 0.3)}, batch ${batch}, seed 0; ` +
+      `alter eval --reference validation --guidance ${guidance} --steps 20 --n ${searchN}; lower Fréchet is better)`, "",
     "| config | flags | Fréchet (val) | KID (val) | class acc. | MACs vs dense-50 |", "|---|---|---:|---:|---:|---:|",
     ...scored.map((g) => `| ${g.name} | \`${g.flags.join(" ")}\` | ${g.row.frechet.toFixed(2)} | ${g.row.kid.toFixed(3)} | ${(100 * g.row.class_accuracy).toFixed(1)}% | ${(100 * g.row.macs_vs_dense50).toFixed(1)}% |`),
     dense ? `| dense teacher, 20 steps | | ${dense.frechet.toFixed(2)} | ${dense.kid.toFixed(3)} | ${(100 * dense.class_accuracy).toFixed(1)}% | ${(100 * dense.macs_vs_dense50).toFixed(1)}% |` : "",
     "", `Chosen: **${scored[0].name}**.`, "",
   ];
   writeFileSync(join(dir, "search.md"), lines.join("\n"));
-  writeFileSync(join(dir, "best.json"), JSON.stringify({ name: scored[0].name, flags: scored[0].flags }, null, 2) + "\n");
+  writeFileSync(join(dir, "best.json"), JSON.stringify({ name: scored[0].name, flags: scored[0].flags, guidance }, null, 2) + "\n");
   console.log(lines.join("\n"));
 }
 
@@ -127,14 +156,14 @@ const RUNS = [
 function best() {
   const path = join(root, "search", "best.json");
   if (!existsSync(path)) {
-    if (dryRun) return GRID[1].flags;
+    if (dryRun) return { flags: GRID[1].flags, guidance: 1.5 };
     console.error(`reproduce: ${path} is missing; run the search phase first`);
     process.exit(2);
   }
-  return JSON.parse(readFileSync(path, "utf8")).flags;
+  return JSON.parse(readFileSync(path, "utf8"));
 }
 function runs() {
-  const chosen = best();
+  const chosen = best().flags;
   for (const r of RUNS) {
     const experts = r.flags.includes("--experts") ? [] : ["--experts", "10"];
     prune(join(root, r.name), [...experts, "--steps", String(steps), "--hyper-steps", String(hyperSteps), ...chosen, ...r.flags]);
@@ -148,7 +177,7 @@ function evaluate() {
     console.log(`\n(${out}/eval.json exists; delete it to evaluate again)`);
     return;
   }
-  alter(["eval", "--models", teacher, ...RUNS.map((r) => join(root, r.name)), ...dataArgs, "--steps", "50,25,20,15", "--alter-steps", "20",
+  alter(["eval", "--models", teacher, ...RUNS.map((r) => join(root, r.name)), ...dataArgs, "--guidance", String(best().guidance), "--steps", "50,25,20,15", "--alter-steps", "20",
     "--n", String(n), "--latency-repeats", "5", "--latency-batch", "16", "--out", out]);
 }
 function tables() {
@@ -157,7 +186,7 @@ function tables() {
   const grids = [];
   for (const [label, model, s] of [["dense teacher, 50 steps", teacher, "50"], ["dense teacher, 20 steps", teacher, "20"], ["ALTER 0.65, 20 steps", join(root, "alter-p0.65"), "20"]]) {
     const out = join(results, `samples-${grids.length}`);
-    alter(["sample", "--model", model, "--steps", s, "--n", "40", "--seed", "0", "--out", out]);
+    alter(["sample", "--model", model, "--steps", s, "--guidance", String(best().guidance), "--n", "40", "--seed", "0", "--out", out]);
     grids.push(`${label}=${out}`);
   }
   alter(["report", "--run", join(root, "alter-p0.65"), "--results", join(results, "tables.json"), "--samples", ...grids, "--out", join(results, "report.html")]);

@@ -410,7 +410,10 @@ export async function trainPruned(run: PruneRun): Promise<PruneResult> {
     unet: student,
     classEmbedder: embedder,
     schedulerConfig: teacher.schedulerConfig,
-    index: { alter_plan: PLAN_FILE, alter_training: { kind: "alter", method: s.method, variant: s.variant, step, finished: step >= s.steps } },
+    index: {
+      ...(teacher.index.alter_defaults !== undefined ? { alter_defaults: teacher.index.alter_defaults } : {}),
+      alter_plan: PLAN_FILE, alter_training: { kind: "alter", method: s.method, variant: s.variant, step, finished: step >= s.steps },
+    },
   });
   writePlan(join(outDir, PLAN_FILE), plan);
   return { plan, interrupted, step };

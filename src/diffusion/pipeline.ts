@@ -83,3 +83,15 @@ export function toUint8(images: Tensor): Uint8Array {
   for (let i = 0; i < src.length; i++) out[i] = Math.max(0, Math.min(255, Math.round((src[i] + 1) * 127.5)));
   return out;
 }
+
+/** Guidance when neither the user nor the model folder gives one (Stable Diffusion-like models). */
+export const DEFAULT_GUIDANCE = 3;
+
+/**
+ * A model folder's own guidance scale: `model_index.json` may hold `"alter_defaults": {"guidance": g}`,
+ * chosen by measurement for that model (small pixel-space models want far less than SD's 7.5).
+ */
+export function modelGuidance(index: Record<string, unknown>): number {
+  const g = (index.alter_defaults as { guidance?: unknown } | undefined)?.guidance;
+  return typeof g === "number" && Number.isFinite(g) && g >= 0 ? g : DEFAULT_GUIDANCE;
+}

@@ -110,10 +110,15 @@ export function saveModelFolder(dir: string, model: ModelFolder): void {
   });
 }
 
+/** A model folder's model_index.json as an object ({} when the folder has none). */
+export function readModelIndex(dir: string): Record<string, unknown> {
+  return existsSync(join(dir, MODEL_INDEX)) ? readJson(join(dir, MODEL_INDEX), "model_index.json") : {};
+}
+
 /** Reads a model folder: the UNet (config validated, weights strict), class embedder, scheduler config. */
 export function loadModelFolder(dir: string): ModelFolder {
   if (!existsSync(dir)) throw new ConfigError(`${dir}: model folder not found; check the path (a folder written by alter train-teacher or alter prune, or a diffusers model folder)`);
-  const index = existsSync(join(dir, MODEL_INDEX)) ? readJson(join(dir, MODEL_INDEX), "model_index.json") : {};
+  const index = readModelIndex(dir);
   const config: UNet2DConditionConfig = readUNetConfig(join(dir, "unet", CONFIG_NAME));
   const unet = new UNet2DConditionModel(config);
   loadWeights(unet, join(dir, "unet", WEIGHTS_NAME));

@@ -11,6 +11,8 @@ import { ProgressBar } from "../../util/progress.js";
 import { writeFileAtomic, writeJsonAtomic } from "../../util/atomic.js";
 import { UserError } from "../errors.js";
 import { choice, existingDir, floatOption, intOption } from "../options.js";
+import { DEFAULT_GUIDANCE, modelGuidance } from "../../diffusion/pipeline.js";
+import { readModelIndex } from "../../models/pretrained.js";
 
 function stepList(value: string): number[] {
   const steps = value.split(",").map((s) => Number(s.trim()));
@@ -33,7 +35,7 @@ export function registerEval(program: Command): void {
     .option("--alter-steps <list>", "step counts for ALTER models (with alter_plan.json); default: --steps", stepList)
     .option("--n <n>", "images per row", intOption("--n", 2, 100000), 1000)
     .option("--sampler <name>", `one of ${Object.keys(SAMPLERS).join(", ")}`, "ddim")
-    .option("--guidance <g>", "classifier-free guidance scale", floatOption("--guidance", 0, 100), 3)
+    .option("--guidance <g>", `classifier-free guidance scale (default: the first model's alter_defaults.guidance, else ${DEFAULT_GUIDANCE})`, floatOption("--guidance", 0, 100))
     .option("--seed <n>", "base seed", intOption("--seed", 0), 0)
     .option("--batch <n>", "sampling batch size", intOption("--batch"), 50)
     .option("--classifier <dir>", "in-domain classifier folder", "models/fmnist-classifier")
@@ -53,7 +55,7 @@ export function registerEval(program: Command): void {
       let last = 0;
       const rows = evaluate({
         models: (o.models as string[]).map((m) => existingDir("--models", m)),
-        steps: o.steps as number[], alterSteps: o.alterSteps as number[] | undefined, n: o.n as number, sampler: o.sampler as string, guidance: o.guidance as number,
+        steps: o.steps as number[], alterSteps: o.alterSteps as number[] | undefined, n: o.n as number, sampler: o.sampler as string, guidance: (o.guidance as number | undefined) ?? modelGuidance(readModelIndex(existingDir("--models", (o.models as string[])[0]!))),
         seed: o.seed as number, batch: o.batch as number, classifier, real, latencyRepeats: o.latencyRepeats as number,
         latencyBatch: o.latencyBatch as number,
         onProgress: (done, total, label) => {

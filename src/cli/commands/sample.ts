@@ -6,7 +6,7 @@ import { join } from "node:path";
 import { mkdirSync } from "node:fs";
 import { loadModelFolder } from "../../models/pretrained.js";
 import { SAMPLERS, samplerFor } from "../../diffusion/samplers.js";
-import { sampleImages, toUint8 } from "../../diffusion/pipeline.js";
+import { DEFAULT_GUIDANCE, modelGuidance, sampleImages, toUint8 } from "../../diffusion/pipeline.js";
 import { imageGrid, writePng } from "../../data/png.js";
 import { FASHION_MNIST_CLASSES } from "../../data/fashion-mnist.js";
 import { ProgressBar } from "../../util/progress.js";
@@ -32,7 +32,7 @@ export function registerSample(program: Command): void {
     .requiredOption("--model <dir>", "model folder (diffusers layout, e.g. from train-teacher or prune)")
     .option("--sampler <name>", `one of ${Object.keys(SAMPLERS).join(", ")}`, "ddim")
     .option("--steps <n>", "denoising steps", intOption("--steps", 1, 1000), 50)
-    .option("--guidance <g>", "classifier-free guidance scale (1 = off)", floatOption("--guidance", 0, 100), 3)
+    .option("--guidance <g>", `classifier-free guidance scale (1 = off; default: the model's alter_defaults.guidance, else ${DEFAULT_GUIDANCE})`, floatOption("--guidance", 0, 100))
     .option("--labels <list>", "comma-separated class ids or names, cycled to --n (default: every class)")
     .option("--n <n>", "number of images", intOption("--n", 1, 100000), 20)
     .option("--seed <n>", "random seed", intOption("--seed", 0), 0)
@@ -51,7 +51,7 @@ export function registerSample(program: Command): void {
       const steps = o.steps as number;
       const progress = new ProgressBar({ total: steps, label: "sample", unit: "step" });
       const { images } = sampleImages(model.unet, model.classEmbedder, scheduler, {
-        labels, steps, guidance: o.guidance as number, seed: o.seed as number, onStep: () => progress.tick(),
+        labels, steps, guidance: (o.guidance as number | undefined) ?? modelGuidance(model.index), seed: o.seed as number, onStep: () => progress.tick(),
         executorFor: plan === null ? undefined : planExecutors(plan),
       });
       progress.done();
