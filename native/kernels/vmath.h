@@ -15,7 +15,9 @@ namespace vmath {
 #define ALTER_AVX512 __attribute__((target("avx512f,avx512dq,fma")))
 
 ALTER_AVX512 inline __m512 exp512(__m512 x) {
-  x = _mm512_min_ps(_mm512_max_ps(x, _mm512_set1_ps(-103.f)), _mm512_set1_ps(88.7f));
+  // Clamp to where scalef under/overflows to 0 / inf (as expf does). The constant goes first: max/min
+  // return their second operand when one is NaN, so a NaN input stays NaN instead of becoming 0.
+  x = _mm512_min_ps(_mm512_set1_ps(89.f), _mm512_max_ps(_mm512_set1_ps(-104.f), x));
   const __m512 n = _mm512_roundscale_ps(_mm512_mul_ps(x, _mm512_set1_ps(1.44269504088896341f)),
                                         _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
   __m512 r = _mm512_fnmadd_ps(n, _mm512_set1_ps(0.693359375f), x);

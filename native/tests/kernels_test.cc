@@ -785,8 +785,8 @@ void test_adamw() {
     for (int t = 1; t <= 3; ++t) {
       auto g = randn(n);
       const double bc1 = 1 - std::pow(b1, t), bc2 = 1 - std::pow(b2, t);
-      adamw_step(n, p.data(), g.data(), m.data(), v.data(), (float)lr, (float)b1, (float)b2,
-                 (float)eps, (float)wd, (float)bc1, (float)bc2);
+      adamw_step(n, p.data(), g.data(), m.data(), v.data(), lr, b1, b2,
+                 eps, wd, bc1, bc2);
       for (int64_t i = 0; i < n; ++i) {
         rp[i] *= 1 - lr * wd;
         rm[i] = b1 * rm[i] + (1 - b1) * g[i];

@@ -50,6 +50,20 @@ describe("native kernels vs reference", { skip: nativeKernels === null ? `native
           k.sgemmBatched(batch, false, false, M, N, K, 1, a, 0, K, b, K * N, N, 0, out, M * N, N));
       });
 
+      test("exp, sigmoid, SiLU and GELU keep NaN and overflow like Math.exp (no silent 0 for NaN)", () => {
+        nativeKernels!.forceIsa(isa);
+        const x = Float32Array.from([NaN, 88.7, 89, 100, -104, -200, Infinity, -Infinity, 0, 1, ...new Array(20).fill(0.5)]);
+        for (const op of [UnaryOp.Exp, UnaryOp.Sigmoid, UnaryOp.Silu, UnaryOp.GeluErf, UnaryOp.GeluTanh]) {
+          const got = new Float32Array(x.length), want = new Float32Array(x.length);
+          nativeKernels!.unaryForward(op, x.length, x, got);
+          referenceKernels.unaryForward(op, x.length, x, want);
+          for (let i = 0; i < x.length; i++) {
+            const ok = Number.isNaN(want[i]) ? Number.isNaN(got[i]) : !Number.isFinite(want[i]) ? got[i] === want[i] : Math.abs(got[i] - want[i]) <= 1e-5 * Math.max(1, Math.abs(want[i]));
+            assert.ok(ok, `op ${op} x=${x[i]}: native ${got[i]}, reference ${want[i]}`);
+          }
+        }
+      });
+
       test("conv2d forward and both backwards: 3x3, stride 2, 1x1, odd channels", () => {
         nativeKernels!.forceIsa(isa);
         for (const [N, H, W, C, O, KH, stride, pad] of [[2, 7, 5, 3, 5, 3, 1, 1], [1, 9, 8, 17, 33, 3, 2, 1], [2, 4, 4, 6, 7, 1, 1, 0], [1, 1, 1, 1, 1, 1, 1, 0], [3, 8, 8, 16, 16, 3, 1, 0], [2, 5, 7, 9, 80, 3, 1, 1], [1, 9, 6, 4, 48, 3, 2, 1], [2, 6, 6, 5, 32, 3, 1, 1], [1, 4, 5, 3, 64, 5, 1, 2], [2, 6, 5, 32, 24, 3, 1, 1], [1, 7, 6, 16, 7, 5, 1, 2]]) {
