@@ -72,6 +72,10 @@ describe("UNet config", () => {
     ["non-neutral unsupported", { ...base, class_embed_type: "timestep" }, /"class_embed_type" = "timestep" is not supported/],
     ["heads", { ...base, attention_head_dim: [3, 4] }, /3 heads for block 0 whose 8 channels/],
     ["missing channels", { ...base, block_out_channels: undefined }, /"block_out_channels" must be a list of 1 to 8 integers/],
+    // Found by fuzzing (test/fuzz): this value made the constructor try to build 3e15 transformer layers.
+    ["runaway layer count", { ...base, transformer_layers_per_block: 3144675130946368 }, /"transformer_layers_per_block" must hold integers in \[1, 64\]/],
+    ["indivisible sample size", { ...base, sample_size: 31 }, /"sample_size" = 31 is not a multiple of 2/],
+    ["attention_head_dim list length", { ...base, num_attention_heads: [1, 2], attention_head_dim: [1, 1, 1] }, /"attention_head_dim" has 3 entries/],
   ];
   for (const [name, cfg, message] of bad) {
     test(`refuses ${name}`, () => assert.throws(() => parseUNetConfig(cfg, "cfg.json"), (e: unknown) => e instanceof ConfigError && message.test(e.message)));
