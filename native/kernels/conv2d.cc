@@ -313,6 +313,81 @@ void conv2d_forward_direct(const Conv2dShape& s, const float* x, const float* w,
 
 #endif
 
+// ---- direct weight gradient (AVX-512, few channels) ------------------------------------------------
+// For narrow layers (16-32 channels) the GEMM of im2col(x)^T dy has tiny M and N and runs at a fifth
+// of peak. Here a tile of pixels accumulates straight into acc[(tap*C + c)][O]: for each tap and
+// block of CB input channels, CB x NV zmm accumulators, one dy load per NV x 16 output channels and
+// one broadcast per input channel. Out-of-image taps read a row of zeros.
+#if ALTER_X86
+template <int CB, int NV>
+__attribute__((target("avx512f"))) void weight_grad_tile(const float* const* xrows, const float* dyt,
+                                                         int64_t pixels, int64_t taps, int64_t C,
+                                                         int64_t O, float* acc) {
+  for (int64_t t = 0; t < taps; ++t) {
+    const float* const* xr = xrows + t * pixels;
+    for (int64_t c0 = 0; c0 < C; c0 += CB) {
+      for (int64_t o0 = 0; o0 < O; o0 += 16 * NV) {
+        float* a = acc + (t * C + c0) * O + o0;
+        __m512 r[CB][NV];
+#pragma GCC unroll 16
+        for (int j = 0; j < CB; ++j)
+#pragma GCC unroll 4
+          for (int v = 0; v < NV; ++v) r[j][v] = _mm512_loadu_ps(a + j * O + 16 * v);
+        for (int64_t p = 0; p < pixels; ++p) {
+          const float* xp = xr[p] + c0;
+          const float* d = dyt + p * O + o0;
+          __m512 dv[NV];
+#pragma GCC unroll 4
+          for (int v = 0; v < NV; ++v) dv[v] = _mm512_loadu_ps(d + 16 * v);
+#pragma GCC unroll 16
+          for (int j = 0; j < CB; ++j) {
+            const __m512 xb = _mm512_set1_ps(xp[j]);
+#pragma GCC unroll 4
+            for (int v = 0; v < NV; ++v) r[j][v] = _mm512_fmadd_ps(xb, dv[v], r[j][v]);
+          }
+        }
+#pragma GCC unroll 16
+        for (int j = 0; j < CB; ++j)
+#pragma GCC unroll 4
+          for (int v = 0; v < NV; ++v) _mm512_storeu_ps(a + j * O + 16 * v, r[j][v]);
+      }
+    }
+  }
+}
+
+#endif
+
+// Very few output channels (a UNet's conv_out has 1-4): the GEMM degenerates to a matrix-vector
+// product and ran at 2-3 GFLOP/s. Plain loops over c vectorise well enough (contiguous in x and acc).
+void weight_grad_tile_narrow(const float* const* xrows, const float* dyt, int64_t pixels, int64_t taps,
+                             int64_t C, int64_t O, float* acc) {
+  for (int64_t t = 0; t < taps; ++t) {
+    const float* const* xr = xrows + t * pixels;
+    float* a = acc + t * C * O;
+    for (int64_t p = 0; p < pixels; ++p) {
+      const float* xp = xr[p];
+      const float* d = dyt + p * O;
+      for (int64_t o = 0; o < O; ++o) {
+        const float g = d[o];
+        if (O == 1) {
+          for (int64_t c = 0; c < C; ++c) a[c] += xp[c] * g;
+        } else {
+          for (int64_t c = 0; c < C; ++c) a[c * O + o] += xp[c] * g;
+        }
+      }
+    }
+  }
+}
+
+// Which blocking fits this layer (1: CB 16 NV 1, 2: CB 8 NV 2, 3: narrow output), or 0 for GEMM.
+int direct_weight_grad_kind(const Conv2dShape& s) {
+  if (s.O < 8) return 3;
+  if (active_isa() != Isa::Avx512 || s.O % 16 != 0 || s.C * s.O > 2048) return 0;
+  if (s.O % 32 == 0 && s.C % 8 == 0) return 2;   // CB 8, NV 2
+  if (s.C % 16 == 0) return 1;                   // CB 16, NV 1
+  return 0;
+}
+
 bool use_direct_forward(const Conv2dShape& s) {
 #if ALTER_X86
   return active_isa() == Isa::Avx512 && s.O % 16 == 0 && s.C > 0;
@@ -454,7 +529,13 @@ void conv2d_backward_weight(const Conv2dShape& s, const float* dy, const float* 
   std::vector<float> acc(static_cast<size_t>(slots) * static_cast<size_t>(kd * O + O), 0.0f);
   Gather g{x, s.H, s.W, s.C, s.OH, s.OW, s.KH, s.KW, s.strideH, s.strideW, -s.padH, -s.padW, 1};
   const Isa isa = active_isa();
+#if ALTER_X86
+  const int direct = pointwise ? 0 : direct_weight_grad_kind(s);
+#endif
+  const int64_t plane = s.OH * s.OW;
+  const std::vector<float> zeros(static_cast<size_t>(s.C), 0.0f);
   parallel_for(slots, 1, [&](int64_t s0, int64_t s1) {
+    std::vector<const float*> xrows;
     for (int64_t slot = s0; slot < s1; ++slot) {
       float* a = acc.data() + slot * (kd * O + O);
       float* ab = a + kd * O;
@@ -463,6 +544,33 @@ void conv2d_backward_weight(const Conv2dShape& s, const float* dy, const float* 
       bool first = true;
       for (int64_t t = t0; t < t1; ++t) {
         const int64_t r0 = t * tr, r1 = std::min(rows, r0 + tr);
+        const float* dyt = dy + r0 * O;
+#if ALTER_X86
+        if (direct != 0) {
+          if (first) std::memset(a, 0, sizeof(float) * static_cast<size_t>(kd * O));
+          const int64_t pixels = r1 - r0, taps = s.KH * s.KW;
+          xrows.resize(static_cast<size_t>(taps * pixels));
+          for (int64_t p = 0; p < pixels; ++p) {
+            const int64_t r = r0 + p, n = r / plane, q = r - n * plane;
+            const int64_t oh = q / s.OW, ow = q - oh * s.OW;
+            for (int64_t kh = 0; kh < s.KH; ++kh) {
+              const int64_t ih = oh * s.strideH - s.padH + kh;
+              for (int64_t kw = 0; kw < s.KW; ++kw) {
+                const int64_t iw = ow * s.strideW - s.padW + kw;
+                const bool inside = ih >= 0 && ih < s.H && iw >= 0 && iw < s.W;
+                xrows[(kh * s.KW + kw) * pixels + p] = inside ? x + ((n * s.H + ih) * s.W + iw) * s.C : zeros.data();
+              }
+            }
+          }
+          if (direct == 3) weight_grad_tile_narrow(xrows.data(), dyt, pixels, taps, s.C, O, a);
+          else if (direct == 2) weight_grad_tile<8, 2>(xrows.data(), dyt, pixels, taps, s.C, O, a);
+          else weight_grad_tile<16, 1>(xrows.data(), dyt, pixels, taps, s.C, O, a);
+          first = false;
+          if (dbias != nullptr)
+            for (int64_t r = 0; r < r1 - r0; ++r) add_into(isa, ab, dyt + r * O, O);
+          continue;
+        }
+#endif
         const float* cm;
         if (pointwise) {
           cm = x + r0 * s.C;
@@ -470,7 +578,6 @@ void conv2d_backward_weight(const Conv2dShape& s, const float* dy, const float* 
           im2col_tile(g, r0, r1, col);
           cm = col;
         }
-        const float* dyt = dy + r0 * O;
         detail::sgemm_serial(true, false, kd, O, r1 - r0, 1.0f, cm, kd, dyt, O,
                              first ? 0.0f : 1.0f, a, O);
         first = false;
