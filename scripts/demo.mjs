@@ -51,11 +51,16 @@ alter([
 
 const { rows } = JSON.parse(readFileSync(`${out}/eval.json`, "utf8"));
 const dense50 = rows.find((r) => !r.alter && r.steps === 50);
+const dense20 = rows.find((r) => !r.alter && r.steps === 20);
 const alter20 = rows.find((r) => r.alter && r.steps === 20);
+const col = (r) => [
+  `${(r.macs_vs_dense50 * 100).toFixed(1)} %`.padStart(8), `${r.latency_ms_b1.toFixed(0)} ms`.padStart(9), `${r.speedup_vs_dense50.toFixed(2)}x`.padStart(7),
+  r.frechet.toFixed(2).padStart(9), `${(r.class_accuracy * 100).toFixed(1)} %`.padStart(9),
+].join("  ");
 console.log(`
-ALTER at 20 steps vs the dense teacher at 50 steps (${alter20.n} images, measured in this run):
-  MACs per image     ${(alter20.macs_vs_dense50 * 100).toFixed(1)} % of dense-50
-  latency (batch 1)  ${alter20.latency_ms_b1.toFixed(0)} ms vs ${dense50.latency_ms_b1.toFixed(0)} ms  -> ${alter20.speedup_vs_dense50.toFixed(2)}x faster
-  Fréchet (ours)     ${alter20.frechet.toFixed(2)} vs ${dense50.frechet.toFixed(2)}   (lower is better; our classifier's features)
-  class accuracy     ${(alter20.class_accuracy * 100).toFixed(1)} % vs ${(dense50.class_accuracy * 100).toFixed(1)} %
+${alter20.n} images per row, measured in this run (Fréchet on our classifier's features: lower is better)
+                         MACs   latency b1  speedup   Fréchet  class acc.
+  dense teacher, 50 steps  ${col(dense50)}
+  dense teacher, 20 steps  ${col(dense20)}
+  ALTER 0.65,    20 steps  ${col(alter20)}
 Open ${out}/report.html for the sample grids, the experts, the routing and the training curves.`);
