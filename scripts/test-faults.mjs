@@ -200,6 +200,14 @@ for (const [command, argsFor] of Object.entries(COMMANDS)) {
   const line = r.stderr.trim().split("\n").pop();
   check(r.status === 2 && /step 8: the loss is NaN \(denoising MSE\)/.test(line) && /step 6\)/.test(line) && /--resume/.test(line),
     `NaN in train-teacher: stops at the step, names the term and the checkpoint: ${line}`);
+  const gi = await runToEnd(COMMANDS["train-teacher"]("inf-teacher"), { ALTER_FAULTS: "inf-grad=5" });
+  const giline = gi.stderr.trim().split("\n").pop();
+  check(gi.status === 2 && /step 5: the gradient norm is (Infinity|NaN)/.test(giline) && /step 3\)/.test(giline),
+    `Inf gradient in train-teacher: stops at the step and names the checkpoint: ${giline}`);
+  const gp = await runToEnd(COMMANDS.prune("inf-prune"), { ALTER_FAULTS: "inf-grad=4" });
+  const gpline = gp.stderr.trim().split("\n").pop();
+  check(gp.status === 2 && /step 4: the UNet gradient norm is (Infinity|NaN)/.test(gpline) && /step 3\)/.test(gpline),
+    `Inf gradient in prune: stops at the step and names the checkpoint: ${gpline}`);
   const p = await runToEnd(COMMANDS.prune("nan-prune"), { ALTER_FAULTS: "nan-loss=5" });
   const pline = p.stderr.trim().split("\n").pop();
   check(p.status === 2 && /step 5: .*NaN/.test(pline) && /feature_kd = NaN/.test(pline) && /step 3\)/.test(pline),

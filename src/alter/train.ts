@@ -35,7 +35,7 @@ import { addPrefixed, loadCheckpoint, saveRunCheckpoint, withPrefix } from "../u
 import { JsonlLog } from "../util/jsonl.js";
 import { ProgressBar } from "../util/progress.js";
 import { InterruptFlag, yieldToEventLoop } from "../util/interrupt.js";
-import { faults } from "../util/faults.js";
+import { faults, injectGradientFault } from "../util/faults.js";
 import { residentMiB } from "../util/progress.js";
 import { HyperNetwork, expertIds } from "./hypernet.js";
 import { balanceLoss, budgetConversion, denoisingLoss, featureDistillation, outputDistillation, ratioLoss } from "./losses.js";
@@ -335,6 +335,7 @@ export async function trainPruned(run: PruneRun): Promise<PruneResult> {
       const value = perf.loss.item();
       checkFinite("the UNet loss", value, step, { denoise: perf.den, output_kd: perf.out, feature_kd: perf.feat });
       perf.loss.backward();
+      injectGradientFault(step + 1, unetParams);
       const norm = clipGradNorm(unetParams, s.gradClip);
       checkFinite("the UNet gradient norm", norm, step);
       unetOpt.step();

@@ -32,7 +32,7 @@ import { addPrefixed, loadCheckpoint, saveRunCheckpoint, withPrefix } from "../u
 import { JsonlLog } from "../util/jsonl.js";
 import { ProgressBar } from "../util/progress.js";
 import { InterruptFlag, yieldToEventLoop } from "../util/interrupt.js";
-import { faults } from "../util/faults.js";
+import { faults, injectGradientFault } from "../util/faults.js";
 import { residentMiB } from "../util/progress.js";
 
 /** The noise schedule our pixel-space teachers use (DDPM's linear betas). */
@@ -244,6 +244,7 @@ export async function trainTeacher(run: TeacherTrainingRun): Promise<TeacherTrai
         const lossValue = loss.item();
         if (!Number.isFinite(lossValue)) return { loss: lossValue, gradNorm: NaN };
         loss.backward();
+        injectGradientFault(step + 1, params);
         const gradNorm = clipGradNorm(params, settings.gradClip);
         if (Number.isFinite(gradNorm)) optimizer.step();
         return { loss: lossValue, gradNorm };
