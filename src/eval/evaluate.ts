@@ -66,6 +66,8 @@ export interface EvalRow {
   latency_ms_b1: number;
   latency_ms_per_image_batch: number;
   speedup_vs_dense50: number;
+  /** Dense latency at the same step count / this row's, timed in turns with it (layer skipping alone). */
+  per_step_speedup?: number;
   frechet: number;
   kid: number;
   kid_std: number;
@@ -111,14 +113,38 @@ function perImageMacs(model: LoadedModel, steps: number, sampler: string, guided
   return model.folder.unet.countMacs(size, size, contextLength).total() * scheduler.timesteps.length * calls;
 }
 
-function latency(model: LoadedModel, steps: number, o: EvalOptions, batch: number): number {
+function sampleOnce(model: LoadedModel, steps: number, o: EvalOptions, batch: number): void {
   const labels = Array.from({ length: batch }, (_, i) => i % 10);
-  const { medianMs } = measureLatency(() => {
-    sampleImages(model.folder.unet, model.folder.classEmbedder!, schedulerFor(model, o.sampler), {
-      labels, steps, guidance: o.guidance, seed: o.seed, executorFor: model.plan === null ? undefined : planExecutors(model.plan),
-    }).images.dispose();
-  }, { warmup: 1, repeats: o.latencyRepeats });
-  return medianMs / batch;
+  sampleImages(model.folder.unet, model.folder.classEmbedder!, schedulerFor(model, o.sampler), {
+    labels, steps, guidance: o.guidance, seed: o.seed, executorFor: model.plan === null ? undefined : planExecutors(model.plan),
+  }).images.dispose();
+}
+
+function latency(model: LoadedModel, steps: number, o: EvalOptions, batch: number): number {
+  return measureLatency(() => sampleOnce(model, steps, o, batch), { warmup: 1, repeats: o.latencyRepeats }).medianMs / batch;
+}
+
+/**
+ * Batch-1 latency of a model and of the dense model at 50 steps and at the same step count, timed
+ * in turns (model, dense-50, dense-same, model, ...) so that a slow spell of a noisy machine hits
+ * all three alike; speedups are ratios of the medians.
+ */
+function interleavedLatency(model: LoadedModel, dense: LoadedModel, steps: number, o: EvalOptions): { model: number; dense50: number; denseSame: number } {
+  const runs: [LoadedModel, number][] = [[model, steps], [dense, 50], [dense, steps]];
+  for (const [m, s] of runs) sampleOnce(m, s, o, 1); // warm-up
+  const times: number[][] = [[], [], []];
+  for (let r = 0; r < o.latencyRepeats; r++) {
+    runs.forEach(([m, s], i) => {
+      const start = process.hrtime.bigint();
+      sampleOnce(m, s, o, 1);
+      times[i]!.push(Number(process.hrtime.bigint() - start) / 1e6);
+    });
+  }
+  const median = (xs: number[]): number => {
+    const a = [...xs].sort((x, y) => x - y), h = a.length >> 1;
+    return a.length % 2 ? a[h]! : (a[h - 1]! + a[h]!) / 2;
+  };
+  return { model: median(times[0]!), dense50: median(times[1]!), denseSame: median(times[2]!) };
 }
 
 export function evaluate(o: EvalOptions): EvalRow[] {
@@ -145,7 +171,6 @@ export function evaluate(o: EvalOptions): EvalRow[] {
   const dim = realFeatures.length / o.real.count;
   const reference = generate(dense, 50, o, labelsFor, tick("dense 50-step reference"));
   const denseMacs50 = perImageMacs(dense, 50, o.sampler, guided);
-  const denseLatency50 = latency(dense, 50, o, 1);
 
   const rows: EvalRow[] = [];
   for (const model of models) {
@@ -159,7 +184,8 @@ export function evaluate(o: EvalOptions): EvalRow[] {
       const kid = kernelInceptionDistance(features, realFeatures, o.n, o.real.count, dim, { rng: new Generator(o.seed + 7) });
       const same = model === dense && steps === 50;
       const macs = perImageMacs(model, steps, o.sampler, guided);
-      const b1 = latency(model, steps, o, 1);
+      const timed = interleavedLatency(model, dense, steps, o);
+      const b1 = timed.model;
       const settings = model.plan?.settings;
       rows.push({
         model: model.dir,
@@ -173,7 +199,8 @@ export function evaluate(o: EvalOptions): EvalRow[] {
         macs_vs_dense50: macs / denseMacs50,
         latency_ms_b1: b1,
         latency_ms_per_image_batch: latency(model, steps, o, o.latencyBatch),
-        speedup_vs_dense50: denseLatency50 / b1,
+        speedup_vs_dense50: timed.dense50 / b1,
+        per_step_speedup: timed.denseSame / b1,
         frechet: frechetFromFeatures(features, realFeatures, o.n, o.real.count, dim),
         kid: kid.mean,
         kid_std: kid.std,
@@ -190,11 +217,11 @@ export function evaluate(o: EvalOptions): EvalRow[] {
 export function markdownTable(rows: readonly EvalRow[]): string {
   const f = (v: number | null, d: number): string => (v === null || !Number.isFinite(v) ? "-" : v.toFixed(d));
   const lines = [
-    "| model | steps | GMACs/image | MACs vs dense-50 | latency b1 (ms) | ms/image (batch) | speedup vs dense-50 | Fréchet (ours) | KID (ours) | class acc. | SSIM | PSNR |",
-    "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+    "| model | steps | GMACs/image | MACs vs dense-50 | latency b1 (ms) | ms/image (batch) | speedup vs dense-50 | per-step speedup | Fréchet (ours) | KID (ours) | class acc. | SSIM | PSNR |",
+    "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
   ];
   for (const r of rows) {
-    lines.push(`| ${r.model}${r.alter ? " (ALTER)" : ""} | ${r.steps} | ${f(r.macs_per_image_g, 2)} | ${f(r.macs_vs_dense50 * 100, 1)}% | ${f(r.latency_ms_b1, 0)} | ${f(r.latency_ms_per_image_batch, 0)} | ${f(r.speedup_vs_dense50, 2)}x | ${f(r.frechet, 2)} | ${f(r.kid, 4)} | ${f(r.class_accuracy * 100, 1)}% | ${f(r.ssim, 3)} | ${f(r.psnr, 2)} |`);
+    lines.push(`| ${r.model}${r.alter ? " (ALTER)" : ""} | ${r.steps} | ${f(r.macs_per_image_g, 2)} | ${f(r.macs_vs_dense50 * 100, 1)}% | ${f(r.latency_ms_b1, 0)} | ${f(r.latency_ms_per_image_batch, 0)} | ${f(r.speedup_vs_dense50, 2)}x | ${f(r.per_step_speedup ?? null, 2)}x | ${f(r.frechet, 2)} | ${f(r.kid, 4)} | ${f(r.class_accuracy * 100, 1)}% | ${f(r.ssim, 3)} | ${f(r.psnr, 2)} |`);
   }
   return lines.join("\n") + "\n";
 }

@@ -42,7 +42,7 @@ describe("alter eval", () => {
     assert.ok(alter50.alter && alter50.macs_per_image_g < dense50.macs_per_image_g);
     assert.ok(alter10.macs_per_image_g < dense10.macs_per_image_g);
     for (const r of rows) {
-      for (const key of ["frechet", "kid", "class_accuracy", "latency_ms_b1", "latency_ms_per_image_batch", "speedup_vs_dense50"] as const) {
+      for (const key of ["frechet", "kid", "class_accuracy", "latency_ms_b1", "latency_ms_per_image_batch", "speedup_vs_dense50", "per_step_speedup"] as const) {
         assert.ok(Number.isFinite(r[key]), `${key} of ${r.model} at ${r.steps}`);
       }
     }
