@@ -244,7 +244,8 @@ const umount = (dir) => spawnSync("umount", ["-l", dir]);
     const ro = join(work, "readonly");
     mountTmpfs(ro, 64 * 1024);
     const child = start(COMMANDS["train-teacher"]("readonly").map((a) => (a === "90" ? "100000" : a)));
-    while (!existsSync(join(ro, "checkpoint.safetensors")) && child.exitCode === null) await sleep(10);
+    // After the first checkpoint and its model export are complete, so the next checkpoint write is what fails.
+    while (!(existsSync(join(ro, "checkpoint.safetensors")) && existsSync(join(ro, "model_index.json"))) && child.exitCode === null) await sleep(10);
     spawnSync("mount", ["-o", "remount,ro", ro]);
     const r2 = await child.done;
     const line2 = child.err.trim().split("\n").pop();

@@ -33,6 +33,7 @@ import { JsonlLog } from "../util/jsonl.js";
 import { ProgressBar } from "../util/progress.js";
 import { InterruptFlag, yieldToEventLoop } from "../util/interrupt.js";
 import { faults, injectGradientFault } from "../util/faults.js";
+import { OutputError } from "../util/atomic.js";
 import { residentMiB } from "../util/progress.js";
 
 /** The noise schedule our pixel-space teachers use (DDPM's linear betas). */
@@ -208,12 +209,17 @@ export async function trainTeacher(run: TeacherTrainingRun): Promise<TeacherTrai
     const exportEmbedder = new ClassEmbedder(model.embedder.config);
     emas[0][1].copyTo(exportUnet);
     emas[1][1].copyTo(exportEmbedder);
-    saveModelFolder(outDir, {
-      unet: exportUnet,
-      classEmbedder: exportEmbedder,
-      schedulerConfig: schedulerConfig as unknown as Record<string, unknown>,
-      index: { alter_training: { kind: "teacher", step, settings, finished: step >= settings.steps, train_seconds: Math.round(elapsed()) } },
-    });
+    try {
+      saveModelFolder(outDir, {
+        unet: exportUnet,
+        classEmbedder: exportEmbedder,
+        schedulerConfig: schedulerConfig as unknown as Record<string, unknown>,
+        index: { alter_training: { kind: "teacher", step, settings, finished: step >= settings.steps, train_seconds: Math.round(elapsed()) } },
+      });
+    } catch (err) {
+      if (!(err instanceof OutputError) || lastSavedStep === null) throw err;
+      throw new OutputError(`${err.message}; the checkpoint of step ${lastSavedStep} (${checkpointPath}) is complete: fix the problem, then run the same command with --resume`, err.code);
+    }
   };
 
   const interrupt = new InterruptFlag().install(() => {

@@ -3,7 +3,7 @@
  * file in the same folder, is fsynced, and is renamed over the target (rename is atomic on POSIX
  * file systems); on any failure the temporary file is removed and the previous file is untouched.
  */
-import { closeSync, fsyncSync, mkdirSync, openSync, readdirSync, renameSync, rmSync, writeSync } from "node:fs";
+import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, readdirSync, renameSync, rmSync, writeSync } from "node:fs";
 import { basename, dirname, join } from "node:path";
 import { randomBytes } from "node:crypto";
 import { faults, sleepSync } from "./faults.js";
@@ -55,6 +55,10 @@ export function writeFileAtomic(
     if (options.createDirs ?? true) mkdirSync(dir, { recursive: true });
   } catch (err) {
     throw describeWriteError(err, path);
+  }
+  if ((options.createDirs ?? true) && !existsSync(dir)) {
+    // Seen on a file system remounted read-only: the recursive mkdir reports no error.
+    throw new OutputError(`${path}: cannot create the folder ${dir} (is the file system read-only or full?); write to a writable folder. Nothing was overwritten`, "EROFS");
   }
   const tmp = join(dir, `.${basename(path)}.${process.pid}.${randomBytes(6).toString("hex")}.tmp`);
   let fd: number | null = null;
