@@ -21,7 +21,7 @@ import { kernelInceptionDistance } from "../metrics/kid.js";
 import { ssim } from "../metrics/ssim.js";
 import { psnr } from "../metrics/psnr.js";
 import type { Dataset } from "../data/fashion-mnist.js";
-import { measureLatency } from "./latency.js";
+import { measureLatency, median } from "./latency.js";
 
 /** A problem with what was asked to evaluate (printed as one line by the CLI). */
 export class EvaluationError extends Error {
@@ -140,10 +140,6 @@ function interleavedLatency(model: LoadedModel, dense: LoadedModel, steps: numbe
       times[i]!.push(Number(process.hrtime.bigint() - start) / 1e6);
     });
   }
-  const median = (xs: number[]): number => {
-    const a = [...xs].sort((x, y) => x - y), h = a.length >> 1;
-    return a.length % 2 ? a[h]! : (a[h - 1]! + a[h]!) / 2;
-  };
   return { model: median(times[0]!), dense50: median(times[1]!), denseSame: median(times[2]!) };
 }
 

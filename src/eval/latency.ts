@@ -16,8 +16,12 @@ export function measureLatency(fn: () => void, options: { warmup?: number; repea
     fn();
     samplesMs.push(Number(process.hrtime.bigint() - start) / 1e6);
   }
-  const sorted = [...samplesMs].sort((a, b) => a - b);
+  return { medianMs: median(samplesMs), samplesMs };
+}
+
+/** The median (the mean of the two middle values for an even count). */
+export function median(values: readonly number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
   const mid = sorted.length >> 1;
-  const medianMs = sorted.length % 2 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2;
-  return { medianMs, samplesMs };
+  return sorted.length % 2 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2;
 }

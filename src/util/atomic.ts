@@ -51,12 +51,13 @@ export function writeFileAtomic(
   options: { createDirs?: boolean } = {},
 ): void {
   const dir = dirname(path);
+  const createDirs = options.createDirs ?? true;
   try {
-    if (options.createDirs ?? true) mkdirSync(dir, { recursive: true });
+    if (createDirs) mkdirSync(dir, { recursive: true });
   } catch (err) {
     throw describeWriteError(err, path);
   }
-  if ((options.createDirs ?? true) && !existsSync(dir)) {
+  if (createDirs && !existsSync(dir)) {
     // Seen on a file system remounted read-only: the recursive mkdir reports no error.
     throw new OutputError(`${path}: cannot create the folder ${dir} (is the file system read-only or full?); write to a writable folder. Nothing was overwritten`, "EROFS");
   }
