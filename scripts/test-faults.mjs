@@ -11,8 +11,8 @@
 //   disk full    --out on a tmpfs that holds one checkpoint but not two: one-line ENOSPC error,
 //                the previous checkpoint intact and resumable.
 //   read-only    --out remounted read-only mid-run: one-line EROFS error, checkpoint intact.
-//   Ctrl-C       SIGINT writes a checkpoint and exits 130 with a message; a second SIGINT exits at
-//                once.
+//   Ctrl-C       SIGINT writes a checkpoint and exits 130 with a message; a second SIGINT exits,
+//                without a checkpoint, when the step it interrupts ends.
 //   NaN          ALTER_FAULTS=nan-loss makes a loss term NaN: the run stops with status 2 naming the
 //                step, the term and the checkpoint to resume from.
 //
@@ -182,7 +182,9 @@ for (const [command, argsFor] of Object.entries(COMMANDS)) {
   const step = newestCheckpointStep(out);
   check(r.status === 130 && /interrupt received/.test(child.err) && new RegExp(`stopped at step ${step}`).test(child.err),
     `Ctrl-C: checkpoint at step ${step} written, exit 130 with a message after ${Date.now() - t} ms`);
-  const again = start([...COMMANDS["train-teacher"](out).map((a) => (a === "90" ? "100000" : a)), "--resume"]);
+  // Each step is held 500 ms longer, as a real model's step would be, so both signals land inside one
+  // step; with the tiny test model a step can end, write its checkpoint and exit between the two.
+  const again = start([...COMMANDS["train-teacher"](out).map((a) => (a === "90" ? "100000" : a)), "--resume"], { ALTER_FAULTS: "slow-step=500" });
   // Wait for the progress bar: the Ctrl-C handler is installed by then (before it, Ctrl-C simply
   // ends a run that has not started training).
   while (!/resuming[\s\S]*train-teacher \[/.test(again.err) && again.exitCode === null) await sleep(20);
@@ -191,7 +193,9 @@ for (const [command, argsFor] of Object.entries(COMMANDS)) {
   again.kill("SIGINT");
   const t2 = Date.now();
   const r2 = await again.done;
-  check(r2.status === 130 && /second SIGINT, exiting now/.test(again.err), `Ctrl-C twice: exits at once (${Date.now() - t2} ms after the second) with status ${r2.status}`);
+  const waited = Date.now() - t2;
+  check(r2.status === 130 && /second SIGINT, exiting now/.test(again.err) && waited < 3000,
+    `Ctrl-C twice: exits at the end of the step it interrupts, without a checkpoint (${waited} ms after the second, steps held 500 ms) with status ${r2.status}`);
 }
 
 // ---- NaN ----------------------------------------------------------------------------------------------

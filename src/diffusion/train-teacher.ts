@@ -32,7 +32,7 @@ import { addPrefixed, loadCheckpoint, saveRunCheckpoint, withPrefix } from "../u
 import { JsonlLog } from "../util/jsonl.js";
 import { ProgressBar } from "../util/progress.js";
 import { InterruptFlag, yieldToEventLoop } from "../util/interrupt.js";
-import { faults, injectGradientFault } from "../util/faults.js";
+import { faults, injectGradientFault, sleepSync } from "../util/faults.js";
 import { OutputError } from "../util/atomic.js";
 import { residentMiB } from "../util/progress.js";
 
@@ -253,6 +253,7 @@ export async function trainTeacher(run: TeacherTrainingRun): Promise<TeacherTrai
         injectGradientFault(step + 1, params);
         const gradNorm = clipGradNorm(params, settings.gradClip);
         if (Number.isFinite(gradNorm)) optimizer.step();
+        if (faults.slowStepMs > 0) sleepSync(faults.slowStepMs);
         return { loss: lossValue, gradNorm };
       });
       if (!Number.isFinite(loss) || !Number.isFinite(gradNorm)) {

@@ -6,15 +6,18 @@
  *   nan-loss=STEP   the loss of training step STEP (1-based) becomes NaN: the denoising MSE in
  *                   train-teacher, the feature-distillation term in prune
  *   inf-grad=STEP   after the backward pass of step STEP one gradient entry becomes +Infinity
+ *   slow-step=MS    every training step of train-teacher takes MS milliseconds longer, so that two
+ *                   Ctrl-C sent a few milliseconds apart both land inside one step, as with a real model
  */
 export interface Faults {
   slowWriteMs: number;
   nanLossStep: number;
   infGradStep: number;
+  slowStepMs: number;
 }
 
 function parseFaults(spec: string | undefined): Faults {
-  const faults: Faults = { slowWriteMs: 0, nanLossStep: -1, infGradStep: -1 };
+  const faults: Faults = { slowWriteMs: 0, nanLossStep: -1, infGradStep: -1, slowStepMs: 0 };
   for (const item of (spec ?? "").split(",").filter((s) => s.trim() !== "")) {
     const [key, value] = item.split("=").map((s) => s.trim());
     const n = Number(value);
@@ -22,7 +25,8 @@ function parseFaults(spec: string | undefined): Faults {
     if (key === "slow-write") faults.slowWriteMs = n;
     else if (key === "nan-loss") faults.nanLossStep = n;
     else if (key === "inf-grad") faults.infGradStep = n;
-    else throw new Error(`ALTER_FAULTS: unknown fault "${key}" (known: slow-write, nan-loss, inf-grad)`);
+    else if (key === "slow-step") faults.slowStepMs = n;
+    else throw new Error(`ALTER_FAULTS: unknown fault "${key}" (known: slow-write, nan-loss, inf-grad, slow-step)`);
   }
   return faults;
 }

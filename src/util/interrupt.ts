@@ -1,7 +1,8 @@
 /**
  * @file Ctrl-C handling for long runs: the first SIGINT (or SIGTERM) asks the loop to stop at the
- * next safe point, where it writes a checkpoint and exits with a message; a second one exits at
- * once. Outside a run, signals behave as usual.
+ * next safe point, where it writes a checkpoint and exits with a message; a second one exits without a checkpoint
+ * as soon as the step in progress gives the event loop a turn (the kernels run synchronously, so
+ * nothing can stop a step halfway). Outside a run, signals behave as usual.
  *
  * Node delivers signals on its event loop, so a training loop must give the loop a turn after every
  * step (`await yieldToEventLoop()`), or a handler installed here would never run and Ctrl-C would
