@@ -352,7 +352,7 @@ export async function trainPruned(run: PruneRun): Promise<PruneResult> {
     });
 
   const interrupt = new InterruptFlag().install(() => {
-    if (!run.silent) process.stderr.write("\nalter: interrupt received, writing a checkpoint at the end of this step (Ctrl-C again to quit at once)\n");
+    if (!run.silent) process.stderr.write("\nalter: interrupt received, writing a checkpoint at the end of this step (Ctrl-C again to quit without one)\n");
   });
   const twoStage = s.method === "two-stage";
   const totalTicks = s.steps + (twoStage ? s.hyperSteps : 0);

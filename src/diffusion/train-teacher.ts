@@ -19,7 +19,7 @@ import { noGrad } from "../engine/autograd.js";
 import { mseLoss } from "../engine/ops/loss.js";
 import { AdamW, clipGradNorm } from "../nn/optim.js";
 import { EMA } from "../nn/ema.js";
-import { constantWithWarmup } from "../nn/schedule.js";
+import { constantWithWarmup, cosineWithWarmup } from "../nn/schedule.js";
 import type { Module } from "../nn/module.js";
 import { ClassEmbedder } from "../models/embeddings.js";
 import { UNet2DConditionModel } from "../models/unet-2d-condition.js";
@@ -55,6 +55,8 @@ export interface TeacherTrainingSettings {
   batchSize: number;
   lr: number;
   warmupSteps: number;
+  /** constant after warmup, or a half-cosine decay to 0 at `steps` (a cool-down at the end of training: models/fmnist-teacher/README.md). */
+  lrSchedule: "constant" | "cosine";
   weightDecay: number;
   gradClip: number;
   emaDecay: number;
@@ -72,6 +74,7 @@ export const DEFAULT_TEACHER_SETTINGS: TeacherTrainingSettings = {
   batchSize: 64,
   lr: 2e-3,
   warmupSteps: 500,
+  lrSchedule: "constant",
   weightDecay: 0.0,
   gradClip: 1.0,
   emaDecay: 0.999,
@@ -148,7 +151,9 @@ export async function trainTeacher(run: TeacherTrainingRun): Promise<TeacherTrai
   );
   const params = model.parameters();
   const optimizer = new AdamW(params, { lr: settings.lr, weightDecay: settings.weightDecay });
-  const schedule = constantWithWarmup(settings.lr, settings.warmupSteps);
+  const schedule = settings.lrSchedule === "cosine"
+    ? cosineWithWarmup(settings.lr, settings.warmupSteps, settings.steps)
+    : constantWithWarmup(settings.lr, settings.warmupSteps);
   const emas = model.modules().map(([name, m]) => [name, new EMA(m, settings.emaDecay)] as const);
 
   if (run.initFrom !== undefined && !run.resume) {
@@ -223,7 +228,7 @@ export async function trainTeacher(run: TeacherTrainingRun): Promise<TeacherTrai
   };
 
   const interrupt = new InterruptFlag().install(() => {
-    if (!run.silent) process.stderr.write("\nalter: interrupt received, writing a checkpoint at the end of this step (Ctrl-C again to quit at once)\n");
+    if (!run.silent) process.stderr.write("\nalter: interrupt received, writing a checkpoint at the end of this step (Ctrl-C again to quit without one)\n");
   });
   const progress = new ProgressBar({ total: settings.steps, start: step, label: "train-teacher", unit: "img", itemsPerTick: settings.batchSize, silent: run.silent });
   const startTime = Date.now();

@@ -43,6 +43,15 @@ describe("train-teacher", () => {
     assert.deepEqual(log.map((r) => r.step), [1, 2, 3, 4, 5, 6]);
   });
 
+  test("--lr-schedule cosine warms up, then decays the learning rate to 0 at the last step", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "alter-cosine-"));
+    await trainTeacher({ config, data, outDir: dir, settings: { ...settings, lrSchedule: "cosine" }, silent: true });
+    const lrs = readFileSync(join(dir, "train_log.jsonl"), "utf8").trim().split("\n").map((l) => (JSON.parse(l) as { lr: number }).lr);
+    // warmup 2 steps to 2e-3, then cos over the 4 remaining: the logged lr is the one each step used
+    const expected = [1e-3, 2e-3, 2e-3, 1e-3 * (1 + Math.cos(Math.PI / 4)), 1e-3, 1e-3 * (1 + Math.cos((3 * Math.PI) / 4))];
+    lrs.forEach((lr, i) => assert.ok(Math.abs(lr - expected[i]) < 1e-9, `step ${i + 1}: lr ${lr}, expected ${expected[i]}`));
+  });
+
   test("the exported folder loads and samples with any scheduler", async () => {
     const dir = mkdtempSync(join(tmpdir(), "alter-export-"));
     await trainTeacher({ config, data, outDir: dir, settings: { ...settings, steps: 2 }, silent: true });

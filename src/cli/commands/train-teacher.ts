@@ -5,7 +5,7 @@ import type { Command } from "commander";
 import { readUNetConfig } from "../../models/config.js";
 import { loadImageDataset } from "../../data/fashion-mnist.js";
 import { DEFAULT_TEACHER_SETTINGS, trainTeacher, type TeacherTrainingSettings } from "../../diffusion/train-teacher.js";
-import { existingFile, floatOption, intOption } from "../options.js";
+import { choice, existingFile, floatOption, intOption } from "../options.js";
 
 export function registerTrainTeacher(program: Command): void {
   const d = DEFAULT_TEACHER_SETTINGS;
@@ -19,6 +19,7 @@ export function registerTrainTeacher(program: Command): void {
     .option("--batch <n>", "batch size", intOption("--batch"), d.batchSize)
     .option("--lr <x>", "peak learning rate (AdamW)", floatOption("--lr", 0, 1, true), d.lr)
     .option("--warmup <n>", "linear warmup steps", intOption("--warmup", 0), d.warmupSteps)
+    .option("--lr-schedule <name>", "constant after warmup, or cosine: decays to 0 at --steps", choice("--lr-schedule", ["constant", "cosine"]), d.lrSchedule)
     .option("--weight-decay <x>", "AdamW decoupled weight decay", floatOption("--weight-decay", 0, 1), d.weightDecay)
     .option("--grad-clip <x>", "global gradient-norm clip", floatOption("--grad-clip", 0, Infinity, true), d.gradClip)
     .option("--ema-decay <x>", "EMA decay of the exported weights", floatOption("--ema-decay", 0, 1), d.emaDecay)
@@ -33,6 +34,7 @@ export function registerTrainTeacher(program: Command): void {
       const data = loadImageDataset(o.data as string | undefined, { channels: config.in_channels as 1 | 3 });
       const settings: TeacherTrainingSettings = {
         steps: o.steps as number, batchSize: o.batch as number, lr: o.lr as number, warmupSteps: o.warmup as number,
+        lrSchedule: o.lrSchedule as TeacherTrainingSettings["lrSchedule"],
         weightDecay: o.weightDecay as number, gradClip: o.gradClip as number, emaDecay: o.emaDecay as number,
         labelDropout: o.labelDropout as number, numTokens: o.tokens as number, seed: o.seed as number,
         checkpointEvery: o.checkpointEvery as number, logEvery: d.logEvery,
