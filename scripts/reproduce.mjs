@@ -89,9 +89,16 @@ const GRID = [
 // Guidance first: the dense teacher on the validation split at each scale (pixel-space models like
 // ours want far less than Stable Diffusion's 7.5); every later evaluation uses the winner.
 const GUIDANCES = [1, 1.25, 1.5, 2, 3];
+// Scales are tried in increasing order, and the search stops once the 50-step Fréchet distance has
+// risen twice in a row (over-guidance only gets worse with a larger scale).
 function guidanceSearch(dir) {
   const results = [];
   for (const g of GUIDANCES) {
+    const k = results.length;
+    if (k >= 3 && results[k - 1].r50.frechet > results[k - 2].r50.frechet && results[k - 2].r50.frechet > results[k - 3].r50.frechet) {
+      console.log(`\n(guidance search stops before ${g}: the 50-step Fréchet distance rose at ${results[k - 2].g} and ${results[k - 1].g})`);
+      break;
+    }
     const out = join(dir, `guidance-${g}`);
     if (!existsSync(join(out, "eval.json"))) {
       alter(["eval", "--models", teacher, ...dataArgs, "--reference", "validation", "--holdout", HOLDOUT, "--guidance", String(g),
@@ -107,6 +114,7 @@ function guidanceSearch(dir) {
     `## Guidance (dense teacher, validation split, ${Math.round(searchN / 2)} images per row; chosen by Fréchet at 50 steps)`, "",
     "| guidance | Fréchet 50 steps | class acc. 50 | Fréchet 20 steps | class acc. 20 |", "|---:|---:|---:|---:|---:|",
     ...results.map(({ g, r50, r20 }) => `| ${g} | ${r50.frechet.toFixed(2)} | ${(100 * r50.class_accuracy).toFixed(1)}% | ${r20.frechet.toFixed(2)} | ${(100 * r20.class_accuracy).toFixed(1)}% |`),
+    ...(results.length < GUIDANCES.length ? ["", `Not measured: ${GUIDANCES.slice(results.length).join(", ")} (the 50-step Fréchet distance had risen twice in a row).`] : []),
     "", `Chosen guidance: **${bestG}**.`, "",
   ];
   return { guidance: bestG, lines };
