@@ -25,7 +25,7 @@ import { keep, scope } from "../engine/memory.js";
 import { noGrad } from "../engine/autograd.js";
 import { gatherRows } from "../engine/ops/indexing.js";
 import { AdamW, clipGradNorm } from "../nn/optim.js";
-import { constantWithWarmup } from "../nn/schedule.js";
+import { constantWithWarmup, cosineWithWarmup } from "../nn/schedule.js";
 import { cloneUNet, saveModelFolder, type ModelFolder } from "../models/pretrained.js";
 import type { UNet2DConditionModel } from "../models/unet-2d-condition.js";
 import { BatchLoader, type BatchLoaderState } from "../data/loader.js";
@@ -59,6 +59,9 @@ export interface PruneSettings {
   batchSize: number;
   lrUnet: number;
   lrHyper: number;
+  /** The hypernetwork's learning rate after warmup: constant (the official script), or a cosine decay
+   * to 0 at T_end, so that the plan frozen at T_end has settled (our default, docs/alter.md section 5). */
+  hyperLrSchedule: "constant" | "cosine";
   warmupSteps: number;
   weightDecay: number;
   gradClip: number;
@@ -88,6 +91,7 @@ export const DEFAULT_PRUNE_SETTINGS: PruneSettings = {
   // Not the paper's rates (1e-5 / 5e-5 for SD-2.1's 32k steps): chosen on the validation split for our
   // teacher and step budgets, where the budget is reached within T_end (runs/repro/search/search.md).
   lrHyper: 2e-2,
+  hyperLrSchedule: "cosine",
   warmupSteps: 50,
   weightDecay: 0.01,
   gradClip: 1.0,
@@ -198,7 +202,9 @@ export async function trainPruned(run: PruneRun): Promise<PruneResult> {
   const unetOpt = new AdamW(unetParams, { lr: s.lrUnet, weightDecay: s.weightDecay });
   const hyperOpt = new AdamW(hyperParams, { lr: s.lrHyper, weightDecay: s.weightDecay });
   const unetSchedule = constantWithWarmup(s.lrUnet, s.warmupSteps);
-  const hyperSchedule = constantWithWarmup(s.lrHyper, s.warmupSteps);
+  const hyperSchedule = s.hyperLrSchedule === "cosine"
+    ? cosineWithWarmup(s.lrHyper, s.warmupSteps, s.hyperSteps)
+    : constantWithWarmup(s.lrHyper, s.warmupSteps);
 
   let rng = new Generator(s.seed + 1);
   let loader = new BatchLoader(data, s.batchSize, new Generator(s.seed + 2));
@@ -221,7 +227,9 @@ export async function trainPruned(run: PruneRun): Promise<PruneResult> {
   if (run.resume) {
     const ckpt = loadCheckpoint(checkpointPath);
     const state = ckpt.state as unknown as PruneState;
-    if (JSON.stringify({ ...state.settings, steps: 0 }) !== JSON.stringify({ ...s, steps: 0 })) {
+    // Checkpoints from before the hypernetwork schedule was a setting ran it constant.
+    const saved = Object.assign({}, s, { hyperLrSchedule: "constant" }, state.settings, { steps: 0 });
+    if (JSON.stringify(saved) !== JSON.stringify({ ...s, steps: 0 })) {
       throw new PruneError(`${ckpt.path}: the checkpoint was made with different settings; resume with the original flags (only --steps may change) or use a new --out folder`);
     }
     student.loadStateDict(withPrefix(ckpt.tensors, "student"), { source: ckpt.path });
@@ -385,7 +393,7 @@ export async function trainPruned(run: PruneRun): Promise<PruneResult> {
       for (const e of routerIds) histogram[e]++;
       const tick = step + (twoStage ? hyperStep : 0);
       if (tick % s.logEvery === 0 || step === s.steps) {
-        log.append({ step: tick, unet_step: step, hyper_step: hyperStep, frozen, ...record, kept_ratio: plan.realised_ratio, kept_prunable: plan.realised_prunable_ratio, target_ratio: s.ratio, routing: histogram, elapsed_s: Number(elapsed().toFixed(1)), rss_mib: residentMiB() });
+        log.append({ step: tick, unet_step: step, hyper_step: hyperStep, frozen, ...record, kept_ratio: plan.realised_ratio, kept_prunable: plan.realised_prunable_ratio, target_ratio: s.ratio, routing: histogram, lr_unet: unetOpt.lr, lr_hyper: hyperOpt.lr, elapsed_s: Number(elapsed().toFixed(1)), rss_mib: residentMiB() });
       }
       const fmt = (v: number | undefined): string => (v === undefined ? "-" : v.toFixed(4));
       progress.tick(1, {

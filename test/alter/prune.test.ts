@@ -5,7 +5,7 @@
  */
 import { describe, test } from "node:test";
 import assert from "node:assert/strict";
-import { mkdtempSync } from "node:fs";
+import { mkdtempSync, readFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { parseUNetConfig } from "../../src/models/config.js";
@@ -54,6 +54,16 @@ const outDir = mkdtempSync(join(tmpdir(), "alter-prune-"));
 const result = await trainPruned({ teacher: loadModelFolder(teacherDir), data, outDir, settings, silent: true });
 
 describe("alter prune (tiny end to end)", () => {
+  test("the hypernetwork learning rate decays to 0 at T_end (cosine, the default)", () => {
+    const log = readFileSync(join(outDir, "train_log.jsonl"), "utf8").trim().split("\n").map((l) => JSON.parse(l) as { hyper_step: number; lr_hyper: number });
+    const atStep = (k: number) => log.find((r) => r.hyper_step === k)!.lr_hyper;
+    assert.equal(atStep(2), settings.lrHyper); // the last warmup step
+    // the rate used by hypernetwork step k (1-based) is cos-decayed over the T_end - warmup steps after warmup
+    const expected = (k: number) => 0.5 * settings.lrHyper * (1 + Math.cos((Math.PI * (k - 1 - settings.warmupSteps)) / (settings.hyperSteps - settings.warmupSteps)));
+    for (const k of [10, 20, 30]) assert.ok(Math.abs(atStep(k) - expected(k)) < 1e-12, `hyper step ${k}: ${atStep(k)} vs ${expected(k)}`);
+    assert.ok(atStep(30) < 0.01 * settings.lrHyper);
+  });
+
 
   test("the budget loss drives the kept ratio from 1 towards the target; several experts are used", () => {
     const plan = result.plan;
