@@ -59,8 +59,8 @@ export interface PruneSettings {
   batchSize: number;
   lrUnet: number;
   lrHyper: number;
-  /** The hypernetwork's learning rate after warmup: constant (the official script), or a cosine decay
-   * to 0 at T_end, so that the plan frozen at T_end has settled (our default, docs/alter.md section 5). */
+  /** The hypernetwork's learning rate after warmup: constant (the official script, and our default by
+   * measurement), or a cosine decay to 0 at T_end (docs/alter.md section 5). */
   hyperLrSchedule: "constant" | "cosine";
   warmupSteps: number;
   weightDecay: number;
@@ -91,7 +91,7 @@ export const DEFAULT_PRUNE_SETTINGS: PruneSettings = {
   // Not the paper's rates (1e-5 / 5e-5 for SD-2.1's 32k steps): chosen on the validation split for our
   // teacher and step budgets, where the budget is reached within T_end (runs/repro/search/search.md).
   lrHyper: 2e-2,
-  hyperLrSchedule: "cosine",
+  hyperLrSchedule: "constant",
   warmupSteps: 50,
   weightDecay: 0.01,
   gradClip: 1.0,

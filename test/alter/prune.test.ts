@@ -32,7 +32,7 @@ const teacherDir = mkdtempSync(join(tmpdir(), "alter-teacher-"));
 await trainTeacher({ config, data, outDir: teacherDir, settings: { ...DEFAULT_TEACHER_SETTINGS, steps: 4, batchSize: 8, checkpointEvery: 4 }, silent: true });
 
 const settings: PruneSettings = {
-  ...DEFAULT_PRUNE_SETTINGS, ratio: 0.6, experts: 4, steps: 36, hyperSteps: 30, batchSize: 4, lrHyper: 0.05, warmupSteps: 2,
+  ...DEFAULT_PRUNE_SETTINGS, ratio: 0.6, experts: 4, steps: 36, hyperSteps: 30, batchSize: 4, lrHyper: 0.05, hyperLrSchedule: "cosine", warmupSteps: 2,
   checkpointEvery: 12, logEvery: 1,
 };
 
@@ -54,7 +54,7 @@ const outDir = mkdtempSync(join(tmpdir(), "alter-prune-"));
 const result = await trainPruned({ teacher: loadModelFolder(teacherDir), data, outDir, settings, silent: true });
 
 describe("alter prune (tiny end to end)", () => {
-  test("the hypernetwork learning rate decays to 0 at T_end (cosine, the default)", () => {
+  test("--lr-hyper-schedule cosine decays the hypernetwork learning rate to 0 at T_end", () => {
     const log = readFileSync(join(outDir, "train_log.jsonl"), "utf8").trim().split("\n").map((l) => JSON.parse(l) as { hyper_step: number; lr_hyper: number });
     const atStep = (k: number) => log.find((r) => r.hyper_step === k)!.lr_hyper;
     assert.equal(atStep(2), settings.lrHyper); // the last warmup step
