@@ -12,6 +12,7 @@
 //   runs     from the shipped teacher, same data, step budget and seed: ALTER at p = 0.65 / 0.60 /
 //            0.55 / 0.50 (10 experts), Static / Manual / TwoStage at 0.65, 5 and 15 experts at 0.65
 //   eval     `alter eval` on the test set: the dense teacher at 50/25/20/15 steps, every run at 20
+//            (an interrupted eval resumes row by row: alter eval --out keeps the finished rows)
 //   tables   `alter tables`: the paper's tables from the eval, and `alter report` for ALTER 0.65
 //
 // Usage: node scripts/reproduce.mjs <search|runs|eval|tables|all> [--root DIR] [--teacher DIR]

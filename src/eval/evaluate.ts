@@ -22,6 +22,7 @@ import { ssim } from "../metrics/ssim.js";
 import { psnr } from "../metrics/psnr.js";
 import type { Dataset } from "../data/fashion-mnist.js";
 import { measureLatency, median } from "./latency.js";
+import { EvalProgress, imagesChecksum, modelFingerprint } from "./progress.js";
 
 /** A problem with what was asked to evaluate (printed as one line by the CLI). */
 export class EvaluationError extends Error {
@@ -49,6 +50,10 @@ export interface EvalOptions {
   latencyRepeats: number;
   latencyBatch: number;
   onProgress?: (done: number, total: number, label: string) => void;
+  /** Store finished rows and the reference images here, and reuse those of an interrupted run. */
+  progressDir?: string;
+  /** Told how many rows an earlier, interrupted run had finished. */
+  onResume?: (rows: number) => void;
 }
 
 export interface EvalRow {
@@ -163,15 +168,37 @@ export function evaluate(o: EvalOptions): EvalRow[] {
   let done = 0;
   const tick = (label: string) => () => o.onProgress?.(++done, total, label);
 
-  const realFeatures = embedImages(o.classifier, o.real.images.subarray(0, o.real.count * pixels));
+  const realImages = o.real.images.subarray(0, o.real.count * pixels);
+  const progress = o.progressDir === undefined ? null : new EvalProgress<EvalRow>(o.progressDir, {
+    n: o.n, sampler: o.sampler, guidance: o.guidance, seed: o.seed, batch: o.batch, latencyRepeats: o.latencyRepeats,
+    latencyBatch: o.latencyBatch, real: imagesChecksum(realImages, o.real.count),
+  });
+  if (progress !== null && progress.storedRows > 0) o.onResume?.(progress.storedRows);
+  const fingerprints = new Map(models.map((m) => [m, modelFingerprint(m.dir)]));
+  const storedRow = (m: LoadedModel, steps: number) => progress?.row(m.dir, steps, fingerprints.get(m)!);
+
+  const realFeatures = embedImages(o.classifier, realImages);
   const dim = realFeatures.length / o.real.count;
-  const reference = generate(dense, 50, o, labelsFor, tick("dense 50-step reference"));
+  const needsReference = models.some((m) => stepsFor(m).some((steps) => storedRow(m, steps) === undefined));
+  let reference = progress?.reference(fingerprints.get(dense)!, o.n * pixels);
+  if (reference === undefined && needsReference) {
+    reference = generate(dense, 50, o, labelsFor, tick("dense 50-step reference"));
+    progress?.setReference(fingerprints.get(dense)!, reference);
+  } else {
+    for (let b = 0; b < batches; b++) tick("dense 50-step reference (stored)")();
+  }
   const denseMacs50 = perImageMacs(dense, 50, o.sampler, guided);
 
   const rows: EvalRow[] = [];
   for (const model of models) {
     for (const steps of stepsFor(model)) {
-      const images = steps === 50 && model === dense ? reference : generate(model, steps, o, labelsFor, tick(`${model.dir} ${steps} steps`));
+      const stored = storedRow(model, steps);
+      if (stored !== undefined) {
+        for (let b = 0; b < batches; b++) tick(`${model.dir} ${steps} steps (stored)`)();
+        rows.push(stored);
+        continue;
+      }
+      const images = steps === 50 && model === dense ? reference! : generate(model, steps, o, labelsFor, tick(`${model.dir} ${steps} steps`));
       if (steps === 50 && model === dense) for (let b = 0; b < batches; b++) tick("reuse")();
       const features = embedImages(o.classifier, images);
       const predicted = predictLabels(o.classifier, images);
@@ -201,9 +228,10 @@ export function evaluate(o: EvalOptions): EvalRow[] {
         kid: kid.mean,
         kid_std: kid.std,
         class_accuracy: correct / o.n,
-        ssim: same ? null : ssim(images, reference, { n: o.n, h: size, w: size, c: channels }, { range: [-1, 1] }).mean,
-        psnr: same ? null : psnr(images, reference, { n: o.n, h: size, w: size, c: channels }, { range: [-1, 1] }).mean,
+        ssim: same ? null : ssim(images, reference!, { n: o.n, h: size, w: size, c: channels }, { range: [-1, 1] }).mean,
+        psnr: same ? null : psnr(images, reference!, { n: o.n, h: size, w: size, c: channels }, { range: [-1, 1] }).mean,
       });
+      progress?.addRow(model.dir, steps, fingerprints.get(model)!, rows[rows.length - 1]!);
     }
   }
   return rows;

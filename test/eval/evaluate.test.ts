@@ -5,7 +5,7 @@
  */
 import { describe, test } from "node:test";
 import assert from "node:assert/strict";
-import { mkdtempSync } from "node:fs";
+import { existsSync, mkdtempSync, utimesSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { parseUNetConfig } from "../../src/models/config.js";
@@ -14,7 +14,8 @@ import { DEFAULT_TEACHER_SETTINGS, trainTeacher } from "../../src/diffusion/trai
 import { loadModelFolder } from "../../src/models/pretrained.js";
 import { DEFAULT_PRUNE_SETTINGS, trainPruned } from "../../src/alter/train.js";
 import { FashionClassifier } from "../../src/metrics/classifier.js";
-import { evaluate, markdownTable } from "../../src/eval/evaluate.js";
+import { evaluate, markdownTable, type EvalOptions } from "../../src/eval/evaluate.js";
+import { clearEvalProgress } from "../../src/eval/progress.js";
 
 const ROOT = join(import.meta.dirname, "..", "..");
 const data = loadFashionMnist(join(ROOT, "data", "fashion-mnist-slice"), "test");
@@ -48,5 +49,43 @@ describe("alter eval", () => {
     }
     assert.ok(dense10.ssim! > -1 && dense10.ssim! <= 1 && Number.isFinite(dense10.psnr!));
     assert.equal(markdownTable(rows).trim().split("\n").length, 6);
+  });
+
+  test("an interrupted evaluation resumes: finished rows and the reference are reused, changed models are evaluated again", () => {
+    const dir = mkdtempSync(join(tmpdir(), "alter-eval-progress-"));
+    const base: EvalOptions = {
+      models: [dense, pruned], steps: [50, 10], n: 6, sampler: "ddim", guidance: 1, seed: 3, batch: 3,
+      classifier: new FashionClassifier(), real: { ...data, count: 100 }, latencyRepeats: 1, latencyBatch: 2, progressDir: dir,
+    };
+    // The first run stops (as if killed) once its third row has started sampling.
+    let started = 0;
+    assert.throws(() => evaluate({ ...base, onProgress: (_d, _t, label) => {
+      if (label.startsWith(pruned) && label.endsWith("50 steps") && ++started === 2) throw new Error("killed");
+    } }), /killed/);
+    assert.ok(existsSync(join(dir, "eval-progress.json")) && existsSync(join(dir, "eval-reference.f32")));
+
+    const labels: string[] = [];
+    let resumed = -1;
+    const rows = evaluate({ ...base, onProgress: (_d, _t, label) => labels.push(label), onResume: (n) => (resumed = n) });
+    assert.equal(resumed, 2, "the dense model's two rows were finished");
+    assert.ok(labels.some((l) => l === "dense 50-step reference (stored)"));
+    assert.ok(!labels.some((l) => l === `${dense} 10 steps`), "the dense 10-step row was not sampled again");
+    assert.ok(labels.some((l) => l === `${pruned} 50 steps`), "the unfinished rows were evaluated");
+    const straight = evaluate({ ...base, progressDir: undefined });
+    for (const key of ["frechet", "kid", "class_accuracy", "ssim", "psnr", "macs_per_image_g"] as const) {
+      assert.deepEqual(rows.map((r) => r[key]), straight.map((r) => r[key]), `${key}: resumed equals uninterrupted`);
+    }
+
+    // A model whose weights changed is evaluated again; other settings reuse nothing.
+    const weights = join(pruned, "unet", "diffusion_pytorch_model.safetensors");
+    utimesSync(weights, new Date(), new Date(Date.now() + 5000));
+    const again: string[] = [];
+    evaluate({ ...base, onProgress: (_d, _t, label) => again.push(label) });
+    assert.ok(again.includes(`${pruned} 10 steps`) && again.includes(`${dense} 10 steps (stored)`));
+    let reused = 0;
+    evaluate({ ...base, seed: 4, onResume: (n) => (reused = n) });
+    assert.equal(reused, 0);
+    clearEvalProgress(dir);
+    assert.ok(!existsSync(join(dir, "eval-progress.json")) && !existsSync(join(dir, "eval-reference.f32")));
   });
 });

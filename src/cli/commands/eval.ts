@@ -6,6 +6,7 @@ import { join } from "node:path";
 import { loadFashionMnist, splitValidation } from "../../data/fashion-mnist.js";
 import { FashionClassifier } from "../../metrics/classifier.js";
 import { evaluate, markdownTable } from "../../eval/evaluate.js";
+import { clearEvalProgress } from "../../eval/progress.js";
 import { SAMPLERS } from "../../diffusion/samplers.js";
 import { ProgressBar } from "../../util/progress.js";
 import { writeFileAtomic, writeJsonAtomic } from "../../util/atomic.js";
@@ -58,6 +59,8 @@ export function registerEval(program: Command): void {
         steps: o.steps as number[], alterSteps: o.alterSteps as number[] | undefined, n: o.n as number, sampler: o.sampler as string, guidance: (o.guidance as number | undefined) ?? modelGuidance(readModelIndex(existingDir("--models", (o.models as string[])[0]!))),
         seed: o.seed as number, batch: o.batch as number, classifier, real, latencyRepeats: o.latencyRepeats as number,
         latencyBatch: o.latencyBatch as number,
+        progressDir: o.out as string | undefined,
+        onResume: (stored) => process.stderr.write(`alter: resuming the evaluation in ${o.out as string}: ${stored} row(s) finished earlier are reused\n`),
         onProgress: (done, total, label) => {
           if (last === 0) progress.setTotal(total);
           progress.tick(done - last, { now: label });
@@ -69,6 +72,7 @@ export function registerEval(program: Command): void {
       if (o.out) {
         writeJsonAtomic(join(o.out as string, "eval.json"), { rows, settings: { ...o, models: o.models } });
         writeFileAtomic(join(o.out as string, "eval.md"), md);
+        clearEvalProgress(o.out as string);
       }
       console.log(o.json ? JSON.stringify(rows, null, 2) : md);
     });
