@@ -142,7 +142,8 @@ function search() {
   // rounds comparable (the dense teacher is in every round as the check).
   const rounds = () => ["eval", ...Array.from({ length: GRID.length }, (_, i) => `eval-${i + 2}`)].map((d) => join(dir, d));
   const readRows = () => rounds().filter((d) => existsSync(join(d, "eval.json"))).flatMap((d) => JSON.parse(readFileSync(join(d, "eval.json"), "utf8")).rows);
-  const missing = dryRun ? GRID : GRID.filter((g) => !readRows().some((r) => r.model === join(dir, g.name)));
+  const evaluated = new Set(readRows().map((r) => r.model));
+  const missing = dryRun ? GRID : GRID.filter((g) => !evaluated.has(join(dir, g.name)));
   const evalDir = rounds().find((d) => !existsSync(join(d, "eval.json")));
   if (missing.length > 0) {
     alter(["eval", "--models", teacher, ...missing.map((g) => join(dir, g.name)), ...dataArgs, "--reference", "validation", "--holdout", HOLDOUT,

@@ -25,7 +25,7 @@ import { keep, scope } from "../engine/memory.js";
 import { noGrad } from "../engine/autograd.js";
 import { gatherRows } from "../engine/ops/indexing.js";
 import { AdamW, clipGradNorm } from "../nn/optim.js";
-import { constantWithWarmup, cosineWithWarmup } from "../nn/schedule.js";
+import { constantWithWarmup, scheduleByName, type ScheduleName } from "../nn/schedule.js";
 import { cloneUNet, saveModelFolder, type ModelFolder } from "../models/pretrained.js";
 import type { UNet2DConditionModel } from "../models/unet-2d-condition.js";
 import { BatchLoader, type BatchLoaderState } from "../data/loader.js";
@@ -61,7 +61,7 @@ export interface PruneSettings {
   lrHyper: number;
   /** The hypernetwork's learning rate after warmup: constant (the official script, and our default by
    * measurement), or a cosine decay to 0 at T_end (docs/alter.md section 5). */
-  hyperLrSchedule: "constant" | "cosine";
+  hyperLrSchedule: ScheduleName;
   warmupSteps: number;
   weightDecay: number;
   gradClip: number;
@@ -202,9 +202,7 @@ export async function trainPruned(run: PruneRun): Promise<PruneResult> {
   const unetOpt = new AdamW(unetParams, { lr: s.lrUnet, weightDecay: s.weightDecay });
   const hyperOpt = new AdamW(hyperParams, { lr: s.lrHyper, weightDecay: s.weightDecay });
   const unetSchedule = constantWithWarmup(s.lrUnet, s.warmupSteps);
-  const hyperSchedule = s.hyperLrSchedule === "cosine"
-    ? cosineWithWarmup(s.lrHyper, s.warmupSteps, s.hyperSteps)
-    : constantWithWarmup(s.lrHyper, s.warmupSteps);
+  const hyperSchedule = scheduleByName(s.hyperLrSchedule, s.lrHyper, s.warmupSteps, s.hyperSteps);
 
   let rng = new Generator(s.seed + 1);
   let loader = new BatchLoader(data, s.batchSize, new Generator(s.seed + 2));

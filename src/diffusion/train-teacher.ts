@@ -19,7 +19,7 @@ import { noGrad } from "../engine/autograd.js";
 import { mseLoss } from "../engine/ops/loss.js";
 import { AdamW, clipGradNorm } from "../nn/optim.js";
 import { EMA } from "../nn/ema.js";
-import { constantWithWarmup, cosineWithWarmup } from "../nn/schedule.js";
+import { scheduleByName, type ScheduleName } from "../nn/schedule.js";
 import type { Module } from "../nn/module.js";
 import { ClassEmbedder } from "../models/embeddings.js";
 import { UNet2DConditionModel } from "../models/unet-2d-condition.js";
@@ -56,7 +56,7 @@ export interface TeacherTrainingSettings {
   lr: number;
   warmupSteps: number;
   /** constant after warmup, or a half-cosine decay to 0 at `steps` (a cool-down at the end of training: models/fmnist-teacher/README.md). */
-  lrSchedule: "constant" | "cosine";
+  lrSchedule: ScheduleName;
   weightDecay: number;
   gradClip: number;
   emaDecay: number;
@@ -151,9 +151,7 @@ export async function trainTeacher(run: TeacherTrainingRun): Promise<TeacherTrai
   );
   const params = model.parameters();
   const optimizer = new AdamW(params, { lr: settings.lr, weightDecay: settings.weightDecay });
-  const schedule = settings.lrSchedule === "cosine"
-    ? cosineWithWarmup(settings.lr, settings.warmupSteps, settings.steps)
-    : constantWithWarmup(settings.lr, settings.warmupSteps);
+  const schedule = scheduleByName(settings.lrSchedule, settings.lr, settings.warmupSteps, settings.steps);
   const emas = model.modules().map(([name, m]) => [name, new EMA(m, settings.emaDecay)] as const);
 
   if (run.initFrom !== undefined && !run.resume) {

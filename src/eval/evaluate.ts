@@ -21,7 +21,7 @@ import { kernelInceptionDistance } from "../metrics/kid.js";
 import { ssim } from "../metrics/ssim.js";
 import { psnr } from "../metrics/psnr.js";
 import type { Dataset } from "../data/fashion-mnist.js";
-import { measureLatency, median } from "./latency.js";
+import { measureLatency, median, timeMs } from "./latency.js";
 import { EvalProgress, imagesChecksum, modelFingerprint } from "./progress.js";
 
 /** A problem with what was asked to evaluate (printed as one line by the CLI). */
@@ -139,11 +139,7 @@ function interleavedLatency(model: LoadedModel, dense: LoadedModel, steps: numbe
   for (const [m, s] of runs) sampleOnce(m, s, o, 1); // warm-up
   const times: number[][] = [[], [], []];
   for (let r = 0; r < o.latencyRepeats; r++) {
-    runs.forEach(([m, s], i) => {
-      const start = process.hrtime.bigint();
-      sampleOnce(m, s, o, 1);
-      times[i]!.push(Number(process.hrtime.bigint() - start) / 1e6);
-    });
+    runs.forEach(([m, s], i) => times[i]!.push(timeMs(() => sampleOnce(m, s, o, 1))));
   }
   return { model: median(times[0]!), dense50: median(times[1]!), denseSame: median(times[2]!) };
 }

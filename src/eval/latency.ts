@@ -11,12 +11,15 @@ export function measureLatency(fn: () => void, options: { warmup?: number; repea
   const warmup = options.warmup ?? 1, repeats = options.repeats ?? 5;
   for (let i = 0; i < warmup; i++) fn();
   const samplesMs: number[] = [];
-  for (let i = 0; i < repeats; i++) {
-    const start = process.hrtime.bigint();
-    fn();
-    samplesMs.push(Number(process.hrtime.bigint() - start) / 1e6);
-  }
+  for (let i = 0; i < repeats; i++) samplesMs.push(timeMs(fn));
   return { medianMs: median(samplesMs), samplesMs };
+}
+
+/** Wall-clock milliseconds of one call. */
+export function timeMs(fn: () => void): number {
+  const start = process.hrtime.bigint();
+  fn();
+  return Number(process.hrtime.bigint() - start) / 1e6;
 }
 
 /** The median (the mean of the two middle values for an even count). */

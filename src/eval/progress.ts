@@ -64,13 +64,12 @@ export function imagesChecksum(images: Float32Array, count: number): string {
 
 export class EvalProgress<Row> {
   readonly #dir: string;
-  readonly #key: EvalKey;
+  /** Always under the current key: a stored file is adopted only when its key is the same. */
   #file: ProgressFile<Row>;
 
   /** Opens DIR's progress; anything stored under other settings is ignored (and overwritten). */
   constructor(dir: string, key: EvalKey) {
     this.#dir = dir;
-    this.#key = key;
     this.#file = { version: 1, key, reference: null, rows: [] };
     const path = join(dir, PROGRESS_FILE);
     if (!existsSync(path)) return;
@@ -114,7 +113,7 @@ export class EvalProgress<Row> {
   }
 
   #save(): void {
-    writeJsonAtomic(join(this.#dir, PROGRESS_FILE), { ...this.#file, key: this.#key });
+    writeJsonAtomic(join(this.#dir, PROGRESS_FILE), this.#file);
   }
 }
 

@@ -10,6 +10,15 @@ export function constantWithWarmup(lr: number, warmupSteps: number): LearningRat
   return (step) => (warmupSteps > 0 && step < warmupSteps ? (lr * (step + 1)) / warmupSteps : lr);
 }
 
+/** The schedules a command line can name (diffusers' names, without the `_with_warmup`). */
+export const SCHEDULE_NAMES = ["constant", "cosine"] as const;
+export type ScheduleName = (typeof SCHEDULE_NAMES)[number];
+
+/** A named schedule: linear warmup, then constant, or a cosine decay to 0 at `totalSteps`. */
+export function scheduleByName(name: ScheduleName, lr: number, warmupSteps: number, totalSteps: number): LearningRateSchedule {
+  return name === "cosine" ? cosineWithWarmup(lr, warmupSteps, totalSteps) : constantWithWarmup(lr, warmupSteps);
+}
+
 /** Linear warmup, then a half-cosine decay from `lr` to `minLr` at `totalSteps`. */
 export function cosineWithWarmup(lr: number, warmupSteps: number, totalSteps: number, minLr = 0): LearningRateSchedule {
   return (step) => {

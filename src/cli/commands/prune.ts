@@ -6,6 +6,7 @@ import { loadModelFolder } from "../../models/pretrained.js";
 import { loadImageDataset } from "../../data/fashion-mnist.js";
 import { DEFAULT_PRUNE_SETTINGS, trainPruned, type PruneMethod, type PruneSettings, type PruneVariant } from "../../alter/train.js";
 import { choice, existingDir, floatOption, intOption } from "../options.js";
+import { SCHEDULE_NAMES } from "../../nn/schedule.js";
 
 const METHODS: PruneMethod[] = ["alter", "static", "manual", "two-stage"];
 const VARIANTS: PruneVariant[] = ["paper", "reference"];
@@ -25,7 +26,7 @@ export function registerPrune(program: Command): void {
     .option("--batch <n>", "batch size", intOption("--batch"), d.batchSize)
     .option("--lr-unet <x>", "UNet learning rate", floatOption("--lr-unet", 0, 1, true), d.lrUnet)
     .option("--lr-hyper <x>", "hypernetwork learning rate", floatOption("--lr-hyper", 0, 1, true), d.lrHyper)
-    .option("--lr-hyper-schedule <name>", "after warmup: constant (the official script) or cosine (decays to 0 at T_end)", choice("--lr-hyper-schedule", ["constant", "cosine"]), d.hyperLrSchedule)
+    .option("--lr-hyper-schedule <name>", "after warmup: constant (the official script) or cosine (decays to 0 at T_end)", choice("--lr-hyper-schedule", SCHEDULE_NAMES), d.hyperLrSchedule)
     .option("--warmup <n>", "warmup steps of both optimizers", intOption("--warmup", 0), d.warmupSteps)
     .option("--variant <v>", "relaxation: paper (straight-through, deterministic plan) or reference (soft, sampled plan, as the official code)", choice("--variant", VARIANTS), d.variant)
     .option("--method <m>", "alter, or an ablation baseline: static, manual, two-stage", choice("--method", METHODS), d.method)

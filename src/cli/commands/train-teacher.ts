@@ -6,6 +6,7 @@ import { readUNetConfig } from "../../models/config.js";
 import { loadImageDataset } from "../../data/fashion-mnist.js";
 import { DEFAULT_TEACHER_SETTINGS, trainTeacher, type TeacherTrainingSettings } from "../../diffusion/train-teacher.js";
 import { choice, existingFile, floatOption, intOption } from "../options.js";
+import { SCHEDULE_NAMES } from "../../nn/schedule.js";
 
 export function registerTrainTeacher(program: Command): void {
   const d = DEFAULT_TEACHER_SETTINGS;
@@ -19,7 +20,7 @@ export function registerTrainTeacher(program: Command): void {
     .option("--batch <n>", "batch size", intOption("--batch"), d.batchSize)
     .option("--lr <x>", "peak learning rate (AdamW)", floatOption("--lr", 0, 1, true), d.lr)
     .option("--warmup <n>", "linear warmup steps", intOption("--warmup", 0), d.warmupSteps)
-    .option("--lr-schedule <name>", "constant after warmup, or cosine: decays to 0 at --steps", choice("--lr-schedule", ["constant", "cosine"]), d.lrSchedule)
+    .option("--lr-schedule <name>", "constant after warmup, or cosine: decays to 0 at --steps", choice("--lr-schedule", SCHEDULE_NAMES), d.lrSchedule)
     .option("--weight-decay <x>", "AdamW decoupled weight decay", floatOption("--weight-decay", 0, 1), d.weightDecay)
     .option("--grad-clip <x>", "global gradient-norm clip", floatOption("--grad-clip", 0, Infinity, true), d.gradClip)
     .option("--ema-decay <x>", "EMA decay of the exported weights", floatOption("--ema-decay", 0, 1), d.emaDecay)
