@@ -21,6 +21,12 @@ export interface ReportGrid {
 export interface ReportTable {
   title: string;
   rows: Record<string, unknown>[];
+  /** The claim the table tests (from `alter tables`), shown above it. */
+  paper?: string;
+  /** What held here, shown below it. */
+  verdict?: string;
+  /** Rows the table should have but the evaluation lacks. */
+  missing?: readonly string[];
 }
 
 export interface ReportInput {
@@ -113,20 +119,25 @@ function tableHtml(table: ReportTable, index: number): string {
   const known = new Set(RESULT_COLUMNS.flatMap((c) => [c.key, ...(c.aliases ?? [])]));
   const extra: string[] = [];
   for (const row of table.rows) for (const k of Object.keys(row)) if (!known.has(k) && !extra.includes(k)) extra.push(k);
-  const columns = [...RESULT_COLUMNS, ...extra.map((key) => ({ key, header: EXTRA_COLUMNS[key]?.header ?? key, digits: EXTRA_COLUMNS[key]?.digits, aliases: undefined }))];
-  const value = (row: Record<string, unknown>, c: (typeof columns)[number]): unknown => {
+  const value = (row: Record<string, unknown>, c: { key: string; aliases?: string[] }): unknown => {
     if (row[c.key] !== undefined) return row[c.key];
     for (const a of c.aliases ?? []) if (row[a] !== undefined) return row[a];
     return undefined;
   };
-  const head = columns.map((c) => `<th scope="col"${c.key === "model" ? "" : ` class="num"`}>${esc(c.header)}</th>`).join("");
+  // Standard columns no row fills are left out (tables from `alter tables` name their own columns).
+  const standard = table.rows.length === 0 ? RESULT_COLUMNS : RESULT_COLUMNS.filter((c) => table.rows.some((row) => value(row, c) !== undefined));
+  const columns = [...standard, ...extra.map((key) => ({ key, header: EXTRA_COLUMNS[key]?.header ?? key, digits: EXTRA_COLUMNS[key]?.digits, aliases: undefined }))];
+  const head = columns.map((c, i) => `<th scope="col"${i === 0 ? "" : ` class="num"`}>${esc(c.header)}</th>`).join("");
   const body = table.rows.length === 0
     ? `<tr><td colspan="${columns.length}" class="empty">no rows</td></tr>`
-    : table.rows.map((row) => `<tr>${columns.map((c) => {
+    : table.rows.map((row) => `<tr>${columns.map((c, i) => {
       const v = formatCell(value(row, c), c.digits);
-      return c.key === "model" ? `<th scope="row">${esc(v)}</th>` : `<td class="num">${esc(v)}</td>`;
+      return i === 0 ? `<th scope="row">${esc(v)}</th>` : `<td class="num">${esc(v)}</td>`;
     }).join("")}</tr>`).join("\n");
-  return `<div class="table-wrap" data-table="${index}"><table><caption>Table ${index + 1}. ${esc(table.title)}</caption><thead><tr>${head}</tr></thead><tbody>\n${body}\n</tbody></table></div>`;
+  const paper = table.paper ? `<p class="claim"><b>Paper:</b> ${esc(table.paper)}.</p>` : "";
+  const verdict = table.verdict ? `<p class="verdict"><b>Here:</b> ${esc(table.verdict)}.</p>` : "";
+  const missing = table.missing && table.missing.length > 0 ? `<p class="empty">Missing rows: ${esc(table.missing.join(", "))}.</p>` : "";
+  return `<div class="table-wrap" data-table="${index}">${paper}<table><caption>Table ${index + 1}. ${esc(table.title)}</caption><thead><tr>${head}</tr></thead><tbody>\n${body}\n</tbody></table>${verdict}${missing}</div>`;
 }
 
 const CSS = `
@@ -157,6 +168,8 @@ thead th { background: #f1f3f5; }
 tbody th { text-align: left; font-weight: 600; }
 td.num, th.num { text-align: right; font-variant-numeric: tabular-nums; }
 td.empty, p.empty { color: #777; font-style: italic; }
+p.claim { margin: 14px 0 4px; color: #444; }
+p.verdict { margin: 6px 0 14px; }
 details { margin: 8px 0; }
 pre { background: #fff; border: 1px solid #e2e2e2; border-radius: 6px; padding: 10px; overflow-x: auto; font-size: 12.5px; }
 footer { color: #777; font-size: 12.5px; margin-top: 40px; }

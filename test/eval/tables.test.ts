@@ -14,8 +14,8 @@ function row(over: Partial<EvalRow>): EvalRow {
 const rows: EvalRow[] = [
   row({ model: "teacher", steps: 50, macs_per_image_g: 25, macs_vs_dense50: 1, latency_ms_b1: 250, speedup_vs_dense50: 1, frechet: 8 }),
   row({ model: "teacher", steps: 20, frechet: 9 }),
-  row({ model: "a65", alter: true, method: "alter", target_ratio: 0.65, experts: 10, macs_per_image_g: 6.5, latency_ms_b1: 70, frechet: 7.5 }),
-  row({ model: "a60", alter: true, method: "alter", target_ratio: 0.6, experts: 10, frechet: 9.5 }),
+  row({ model: "a65", alter: true, method: "alter", target_ratio: 0.65, experts: 10, macs_per_image_g: 6.5, latency_ms_b1: 70, frechet: 7.5, per_step_speedup: 1.43 }),
+  row({ model: "a60", alter: true, method: "alter", target_ratio: 0.6, experts: 10, frechet: 9.5, per_step_speedup: 0.8 }),
   row({ model: "st", alter: true, method: "static", target_ratio: 0.65, experts: 1, frechet: 12 }),
   row({ model: "ts", alter: true, method: "two-stage", target_ratio: 0.65, experts: 10, frechet: 11 }),
   row({ model: "e5", alter: true, method: "alter", target_ratio: 0.65, experts: 5, frechet: 8.5 }),
@@ -42,4 +42,25 @@ test("the Markdown has every table, the paper's claim and the gaps", () => {
   assert.ok(md.includes("Paper: quality Static < Manual < TwoStage < ALTER."));
   assert.ok(md.includes("Missing rows: Manual at 0.65."));
   assert.ok(md.includes("| ALTER p=0.65 N_e=10 | 20 | 40.0% |"));
+});
+
+test("the targets table checks issue 6's targets against the rows, and fails what is not met", () => {
+  const t = paperTables(rows).find((x) => x.id === "targets")!;
+  const byTarget = Object.fromEntries(t.rows.map((r) => [r[0], r]));
+  // Speedup 2.5x is below 3.3x; Fréchet 7.5 vs dense-20 9 is no worse.
+  assert.deepEqual(byTarget["ALTER 0.65, 20 steps: wall-clock speedup over dense-50 >= 3.3x"]!.slice(1), ["2.50x", "no"]);
+  assert.deepEqual(byTarget["ALTER 0.65, 20 steps: Fréchet no worse than dense-20"]!.slice(1), ["7.50 vs 9.00", "yes"]);
+  // a65: 1.43x against a MAC ratio of 10 / 6.5 = 1.54x (-7.1%): within 10%; a60: 0.80x against 1.00x: not.
+  assert.deepEqual(byTarget["ALTER p=0.65 N_e=10: per-step speedup within 10% of the MAC ratio"]!.slice(1), ["1.43x vs 1.54x (-7.1%)", "yes"]);
+  assert.equal(byTarget["ALTER p=0.60 N_e=10: per-step speedup within 10% of the MAC ratio"]![2], "no");
+  assert.match(t.verdict, /^2 of 4 targets met; 1 of 2 pruned models within 10%/);
+});
+
+test("the budget sweep orders runs by the MACs they really kept and says whether quality falls steadily", () => {
+  const sweep = (f55: number) => paperTables([
+    ...rows,
+    row({ model: "a55", alter: true, method: "alter", target_ratio: 0.55, experts: 10, macs_vs_dense50: 0.2, frechet: f55 }),
+  ]).find((x) => x.id === "table-10")!.verdict;
+  assert.match(sweep(12), /p=0\.55 \(50\.0%\) 12\.00; quality falls steadily/);
+  assert.match(sweep(8), /not monotone/);
 });

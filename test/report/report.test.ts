@@ -124,6 +124,14 @@ describe("alter report", () => {
     ] }] });
     assert.match(evalPage, /<th scope="row">dense<\/th><td class="num">50<\/td><td class="num">1.500<\/td><td class="num">12.3<\/td><td class="num">1.25<\/td>/);
     assert.ok(evalPage.includes("MACs vs dense-50") && evalPage.includes(">no<"), "eval's extra columns");
+    // alter tables' output: its own columns only (no empty standard ones), with the claim, the verdict and the gaps.
+    const tablesPage = renderReport({ title: "tables", plan: syntheticPlan(), records: [], tables: [{
+      title: "Targets", paper: "3.64x faster", verdict: "1 of 2 targets met", missing: ["ALTER p=0.5"],
+      rows: [{ target: "speedup >= 3.3x", measured: "4.10x", met: "yes" }, { target: "Fréchet <= dense-20", measured: "34 vs 6.6", met: "no" }],
+    }] });
+    assert.match(tablesPage, /<thead><tr><th scope="col">target<\/th><th scope="col" class="num">measured<\/th><th scope="col" class="num">met<\/th><\/tr><\/thead>/);
+    assert.match(tablesPage, /<th scope="row">speedup &gt;= 3.3x<\/th><td class="num">4.10x<\/td><td class="num">yes<\/td>/);
+    assert.ok(tablesPage.includes("<b>Paper:</b> 3.64x faster.") && tablesPage.includes("<b>Here:</b> 1 of 2 targets met.") && tablesPage.includes("Missing rows: ALTER p=0.5."));
     for (const term of ["unet_loss", "denoise", "output_kd", "feature_kd", "hyper_loss", "perf", "ratio_loss", "balance"]) {
       assert.ok(html.includes(`data-term="${term}"`), `no panel for ${term}`);
     }

@@ -49,7 +49,13 @@ export function parseResults(raw: unknown, source: string): ReportTable[] {
     if (t === null || typeof t !== "object" || Array.isArray(t)) return bad(`table ${i} is not an object`);
     const o = t as Record<string, unknown>;
     if (!isRowArray(o.rows)) return bad(`table ${i} has no "rows" list of objects`);
-    return { title: typeof o.title === "string" ? o.title : i === 0 ? "Results" : `Results ${i + 1}`, rows: o.rows };
+    return {
+      title: typeof o.title === "string" ? o.title : i === 0 ? "Results" : `Results ${i + 1}`,
+      rows: o.rows,
+      ...(typeof o.paper === "string" ? { paper: o.paper } : {}),
+      ...(typeof o.verdict === "string" ? { verdict: o.verdict } : {}),
+      ...(Array.isArray(o.missing) ? { missing: o.missing.map(String) } : {}),
+    };
   };
   if (Array.isArray(raw)) {
     if (raw.length > 0 && raw.every((t) => t !== null && typeof t === "object" && Array.isArray((t as Record<string, unknown>).rows))) return raw.map(table);
