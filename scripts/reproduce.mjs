@@ -17,7 +17,10 @@
 //
 // Usage: node scripts/reproduce.mjs <search|runs|eval|tables|all> [--root DIR] [--teacher DIR]
 //          [--data DIR] [--steps N] [--hyper-steps N] [--batch N] [--search-steps N] [--n N]
-//          [--search-n N] [--dry-run]
+//          [--search-n N] [--only NAME,NAME] [--dry-run]
+//
+// --only limits the runs phase to the named runs, so that two lanes can train side by side, e.g. with
+// one kernel thread each: ALTER_NUM_THREADS=1 node scripts/reproduce.mjs runs --only alter-p0.55,static-p0.65
 import { spawnSync } from "node:child_process";
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
@@ -202,7 +205,13 @@ function best() {
 }
 function runs() {
   const chosen = best().flags;
-  for (const r of RUNS) {
+  const only = opt("--only", undefined)?.split(",");
+  const unknown = (only ?? []).filter((name) => !RUNS.some((r) => r.name === name));
+  if (unknown.length > 0) {
+    console.error(`reproduce: --only names unknown runs: ${unknown.join(", ")} (the runs: ${RUNS.map((r) => r.name).join(", ")})`);
+    process.exit(2);
+  }
+  for (const r of RUNS.filter((x) => only === undefined || only.includes(x.name))) {
     const experts = r.flags.includes("--experts") ? [] : ["--experts", "10"];
     prune(join(root, r.name), [...experts, "--steps", String(steps), "--hyper-steps", String(hyperSteps), ...chosen, ...r.flags]);
   }
