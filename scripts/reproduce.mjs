@@ -13,16 +13,18 @@
 //            0.55 / 0.50 (10 experts), Static / Manual / TwoStage at 0.65, 5 and 15 experts at 0.65
 //   eval     `alter eval` on the test set: the dense teacher at 50/25/20/15 steps, every run at 20
 //            (an interrupted eval resumes row by row: alter eval --out keeps the finished rows)
-//   tables   `alter tables`: the paper's tables from the eval, and `alter report` for ALTER 0.65
+//   tables   `alter tables`: the paper's tables from the eval, and `alter report` for ALTER 0.65; then
+//            the results that are committed (tables, eval, report, search, and every command this
+//            script issues) are copied to --publish (default results/fmnist-reproduction)
 //
 // Usage: node scripts/reproduce.mjs <search|runs|eval|tables|all> [--root DIR] [--teacher DIR]
 //          [--data DIR] [--steps N] [--hyper-steps N] [--batch N] [--search-steps N] [--n N]
-//          [--search-n N] [--only NAME,NAME] [--dry-run]
+//          [--search-n N] [--only NAME,NAME] [--publish DIR] [--dry-run | --list]
 //
 // --only limits the runs phase to the named runs, so that two lanes can train side by side, e.g. with
 // one kernel thread each: ALTER_NUM_THREADS=1 node scripts/reproduce.mjs runs --only alter-p0.55,static-p0.65
 import { spawnSync } from "node:child_process";
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { copyFileSync, existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 
@@ -33,7 +35,11 @@ const opt = (name, fallback) => {
   const i = argv.indexOf(name);
   return i >= 0 ? argv[i + 1] : fallback;
 };
-const dryRun = argv.includes("--dry-run");
+// --list prints every command of the reproduction as it was (or will be) issued, finished or not:
+// a dry run that does not skip finished work but still follows the recorded results (where the
+// guidance search stopped, which settings each search round evaluated).
+const listAll = argv.includes("--list");
+const dryRun = argv.includes("--dry-run") || listAll;
 const root = opt("--root", "runs/repro");
 const teacher = opt("--teacher", "models/fmnist-teacher");
 const data = opt("--data", undefined);
@@ -44,6 +50,7 @@ const searchSteps = Number(opt("--search-steps", "400"));
 const n = Number(opt("--n", "2000"));
 const searchN = Number(opt("--search-n", "1000"));
 const HOLDOUT = opt("--holdout", "5000");
+const publishDir = opt("--publish", "results/fmnist-reproduction");
 const phases = ["search", "runs", "eval", "tables"];
 if (!phases.includes(phase) && phase !== "all") {
   console.error(`usage: node scripts/reproduce.mjs <${phases.join("|")}|all> [options] (see the top of this file)`);
@@ -70,11 +77,11 @@ const finished = (dir) => {
 };
 /** Runs (or resumes, or skips) one prune. */
 function prune(out, flags) {
-  if (finished(out)) {
+  if (finished(out) && !listAll) {
     console.log(`\n(${out} is finished; skipped)`);
     return;
   }
-  const resume = existsSync(join(out, "checkpoint.safetensors")) || existsSync(join(out, "checkpoint.safetensors.prev")) ? ["--resume"] : [];
+  const resume = listAll ? [] : existsSync(join(out, "checkpoint.safetensors")) || existsSync(join(out, "checkpoint.safetensors.prev")) ? ["--resume"] : [];
   alter(["prune", "--teacher", teacher, ...dataArgs, "--out", out, "--holdout", HOLDOUT, "--batch", String(batch), "--seed", "0", "--checkpoint-every", "50", ...flags, ...resume]);
 }
 
@@ -83,15 +90,17 @@ function prune(out, flags) {
 // feature-distillation normalisation, at p = 0.65 with 10 experts and a shorter budget.
 /** How far above its budget a search run's realised per-step MACs may end and still count. */
 const BUDGET_SLACK = 0.02;
+// Every flag is explicit, so the list stays true when the defaults change (the first rounds ran
+// with the then-default --lr-unet 1e-4).
 const GRID = [
-  { name: "paper-lrh5e-3", flags: ["--variant", "paper", "--lr-hyper", "5e-3", "--no-normalize-features", "--lr-hyper-schedule", "constant"] },
-  { name: "paper-lrh2e-2", flags: ["--variant", "paper", "--lr-hyper", "2e-2", "--no-normalize-features", "--lr-hyper-schedule", "constant"] },
-  { name: "reference-lrh2e-2", flags: ["--variant", "reference", "--lr-hyper", "2e-2", "--no-normalize-features", "--lr-hyper-schedule", "constant"] },
-  { name: "paper-lrh2e-2-normfeat", flags: ["--variant", "paper", "--lr-hyper", "2e-2", "--normalize-features", "--lr-hyper-schedule", "constant"] },
+  { name: "paper-lrh5e-3", flags: ["--variant", "paper", "--lr-hyper", "5e-3", "--no-normalize-features", "--lr-unet", "1e-4", "--lr-hyper-schedule", "constant"] },
+  { name: "paper-lrh2e-2", flags: ["--variant", "paper", "--lr-hyper", "2e-2", "--no-normalize-features", "--lr-unet", "1e-4", "--lr-hyper-schedule", "constant"] },
+  { name: "reference-lrh2e-2", flags: ["--variant", "reference", "--lr-hyper", "2e-2", "--no-normalize-features", "--lr-unet", "1e-4", "--lr-hyper-schedule", "constant"] },
+  { name: "paper-lrh2e-2-normfeat", flags: ["--variant", "paper", "--lr-hyper", "2e-2", "--normalize-features", "--lr-unet", "1e-4", "--lr-hyper-schedule", "constant"] },
   // Added after the first three missed the budget in 120 hypernetwork steps (unnormalised feature
   // distillation outweighs the budget loss on this teacher): the variant and UNet-LR questions are
   // asked again where the budget is met.
-  { name: "reference-lrh2e-2-normfeat", flags: ["--variant", "reference", "--lr-hyper", "2e-2", "--normalize-features", "--lr-hyper-schedule", "constant"] },
+  { name: "reference-lrh2e-2-normfeat", flags: ["--variant", "reference", "--lr-hyper", "2e-2", "--normalize-features", "--lr-unet", "1e-4", "--lr-hyper-schedule", "constant"] },
   { name: "paper-lrh2e-2-normfeat-lru3e-4", flags: ["--variant", "paper", "--lr-hyper", "2e-2", "--normalize-features", "--lr-unet", "3e-4", "--lr-hyper-schedule", "constant"] },
   // Round 2: the UNet learning rate mattered most in round 1 (1e-4 -> 3e-4 took the Fréchet distance from 262 to
   // 146), so one step further.
@@ -114,15 +123,15 @@ function guidanceSearch(dir) {
       break;
     }
     const out = join(dir, `guidance-${g}`);
-    if (!existsSync(join(out, "eval.json"))) {
+    if (listAll || !existsSync(join(out, "eval.json"))) {
       alter(["eval", "--models", teacher, ...dataArgs, "--reference", "validation", "--holdout", HOLDOUT, "--guidance", String(g),
         "--steps", "50,20", "--n", String(Math.round(searchN / 2)), "--latency-repeats", "1", "--latency-batch", "2", "--out", out]);
     }
-    if (dryRun) continue;
+    if (dryRun && !existsSync(join(out, "eval.json"))) continue;
     const rows = JSON.parse(readFileSync(join(out, "eval.json"), "utf8")).rows;
     results.push({ g, r50: rows.find((r) => r.steps === 50), r20: rows.find((r) => r.steps === 20) });
   }
-  if (dryRun) return { guidance: 1.5, lines: [] };
+  if (dryRun) return { guidance: results.length ? [...results].sort((a, b) => a.r50.frechet - b.r50.frechet)[0].g : 1.5, lines: [] };
   const bestG = [...results].sort((a, b) => a.r50.frechet - b.r50.frechet)[0].g;
   const lines = [
     `## Guidance (dense teacher, validation split, ${Math.round(searchN / 2)} images per row; chosen by Fréchet at 50 steps)`, "",
@@ -146,12 +155,18 @@ function search() {
   const rounds = () => ["eval", ...Array.from({ length: GRID.length }, (_, i) => `eval-${i + 2}`)].map((d) => join(dir, d));
   const readRows = () => rounds().filter((d) => existsSync(join(d, "eval.json"))).flatMap((d) => JSON.parse(readFileSync(join(d, "eval.json"), "utf8")).rows);
   const evaluated = new Set(readRows().map((r) => r.model));
-  const missing = dryRun ? GRID : GRID.filter((g) => !evaluated.has(join(dir, g.name)));
-  const evalDir = rounds().find((d) => !existsSync(join(d, "eval.json")));
-  if (missing.length > 0) {
-    alter(["eval", "--models", teacher, ...missing.map((g) => join(dir, g.name)), ...dataArgs, "--reference", "validation", "--holdout", HOLDOUT,
-      "--guidance", String(guidance), "--steps", "20", "--n", String(searchN), "--latency-repeats", "1", "--latency-batch", "4", "--out", evalDir]);
+  const searchEval = (models, out) =>
+    alter(["eval", "--models", teacher, ...models, ...dataArgs, "--reference", "validation", "--holdout", HOLDOUT,
+      "--guidance", String(guidance), "--steps", "20", "--n", String(searchN), "--latency-repeats", "1", "--latency-batch", "4", "--out", out]);
+  if (listAll) {
+    // The rounds as they ran: each eval.json records the models it was given.
+    for (const d of rounds().filter((r) => existsSync(join(r, "eval.json")))) {
+      searchEval(JSON.parse(readFileSync(join(d, "eval.json"), "utf8")).settings.models.filter((m) => m !== teacher), d);
+    }
   }
+  const missing = GRID.filter((g) => !evaluated.has(join(dir, g.name)));
+  const evalDir = rounds().find((d) => !existsSync(join(d, "eval.json")));
+  if (missing.length > 0) searchEval(missing.map((g) => join(dir, g.name)), evalDir);
   if (dryRun) return;
   const rows = readRows();
   // A setting that kept more than the budget is not a candidate, however good its images: it is
@@ -220,7 +235,7 @@ function runs() {
 // ---- eval and tables ---------------------------------------------------------------------------------
 function evaluate() {
   const out = join(root, "eval");
-  if (existsSync(join(out, "eval.json"))) {
+  if (existsSync(join(out, "eval.json")) && !listAll) {
     console.log(`\n(${out}/eval.json exists; delete it to evaluate again)`);
     return;
   }
@@ -237,6 +252,35 @@ function tables() {
     grids.push(`${label}=${out}`);
   }
   alter(["report", "--run", join(root, "alter-p0.65"), "--results", join(results, "tables.json"), "--samples", ...grids, "--out", join(results, "report.html")]);
+  publish(results);
+}
+
+/** Copies what is committed to publishDir, with the exact commands (this script's dry run). */
+function publish(results) {
+  if (dryRun) return;
+  mkdirSync(publishDir, { recursive: true });
+  const files = [
+    [join(results, "tables.md"), "tables.md"], [join(results, "tables.json"), "tables.json"], [join(results, "report.html"), "report.html"],
+    [join(root, "eval", "eval.json"), "eval.json"], [join(root, "eval", "eval.md"), "eval.md"],
+    [join(root, "search", "search.md"), "search.md"], [join(root, "search", "best.json"), "search-best.json"],
+  ];
+  for (const [from, to] of files) {
+    const tmp = join(publishDir, `.${to}.tmp`);
+    copyFileSync(from, tmp);
+    renameSync(tmp, join(publishDir, to));
+  }
+  const argsKept = argv.slice(1).filter((a, i, all) => a !== "--dry-run" && a !== "--list" && all[i - 1] !== "--only" && a !== "--only");
+  const dry = spawnSync(process.execPath, [fileURLToPath(import.meta.url), "all", ...argsKept, "--list"], { encoding: "utf8" });
+  const lines = dry.stdout.split("\n").filter((l) => l.startsWith("$ ")).map((l) => l.slice(2));
+  const md = [
+    "# Every command of the reproduction", "",
+    `As issued by \`node scripts/reproduce.mjs all${argsKept.length ? " " + argsKept.join(" ") : ""}\`, in order (listed by its \`--list\`).`,
+    "Re-running a phase skips what is finished; the runs phase can be split into lanes with `--only`.", "",
+    "```", ...lines.map((l) => `node bin/alter.js ${l.replace(/^alter /, "")}`), "```", "",
+  ].join("\n");
+  writeFileSync(join(publishDir, ".commands.md.tmp"), md);
+  renameSync(join(publishDir, ".commands.md.tmp"), join(publishDir, "commands.md"));
+  console.log(`\nreproduce: published ${files.length + 1} files to ${publishDir}`);
 }
 
 mkdirSync(root, { recursive: true });
