@@ -51,6 +51,11 @@ export interface GumbelOptions {
   mode: Relaxation;
   /** The noise source; required unless mode is "deterministic". */
   generator?: Generator;
+  /**
+   * Multiplies the Gumbel noise (default 1). Annealing it to 0 makes the noisy masks converge to the
+   * deterministic ones; the same number of draws is taken at any scale, so the RNG stream is unchanged.
+   */
+  noiseScale?: number;
 }
 
 function checkOptions(o: GumbelOptions, who: string): void {
@@ -59,6 +64,7 @@ function checkOptions(o: GumbelOptions, who: string): void {
   }
   if (!(Number.isFinite(o.tau) && o.tau > 0)) throw new Error(`${who}: tau must be a positive number, got ${o.tau}`);
   if (!Number.isFinite(o.offset)) throw new Error(`${who}: offset must be a finite number, got ${o.offset}`);
+  if (o.noiseScale !== undefined && !(Number.isFinite(o.noiseScale) && o.noiseScale >= 0)) throw new Error(`${who}: noiseScale must be a number >= 0, got ${o.noiseScale}`);
   if (o.mode !== "deterministic" && o.generator === undefined) {
     throw new Error(`${who}: mode "${o.mode}" adds Gumbel noise and needs a generator (pass { generator }), or use mode "deterministic"`);
   }
@@ -111,6 +117,8 @@ function relax(logits: Tensor, o: GumbelOptions, who: string, kind: "sigmoid" | 
     return noGrad(() => hardOf(noisyPreactivation(logits, null, kind === "sigmoid" ? o.offset : 0)));
   }
   const noise = o.generator!.gumbel(logits.size);
+  const scale = o.noiseScale ?? 1;
+  if (scale !== 1) for (let i = 0; i < noise.length; i++) noise[i] *= scale;
   const pre = noisyPreactivation(logits, noise, o.offset);
   if (o.mode === "hard") return noGrad(() => hardOf(pre));
 

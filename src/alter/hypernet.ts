@@ -234,14 +234,14 @@ export class HyperNetwork extends Module {
    * Runs both halves and composes the mask table. "soft" and "straight-through" are
    * differentiable in the hypernetwork's parameters; "hard" and "deterministic" run without
    * recording gradients (mask-table refresh, export). A generator is needed unless
-   * mode is "deterministic".
+   * mode is "deterministic". `noiseScale` multiplies the Gumbel noise of both relaxations.
    */
-  forward(mode: Relaxation, generator?: Generator): HyperNetworkOutput {
+  forward(mode: Relaxation, generator?: Generator, noiseScale = 1): HyperNetworkOutput {
     const run = (): HyperNetworkOutput => {
       const expertLogits = this.expert_generator.forward();
-      const expertMasks = gumbelSigmoid(expertLogits, { tau: this.tau, offset: this.offset, mode, generator });
+      const expertMasks = gumbelSigmoid(expertLogits, { tau: this.tau, offset: this.offset, mode, generator, noiseScale });
       const routingLogits = this.router.forward();
-      const routing = gumbelSoftmax(routingLogits, { tau: this.routerTau, offset: this.routerOffset, mode, generator });
+      const routing = gumbelSoftmax(routingLogits, { tau: this.routerTau, offset: this.routerOffset, mode, generator, noiseScale });
       const table = routing.matmul(expertMasks);
       return { expertMasks, routing, routingLogits, table };
     };

@@ -62,6 +62,10 @@ export interface PruneSettings {
   /** The hypernetwork's learning rate after warmup: constant (the official script, and our default by
    * measurement), or a cosine decay to 0 at T_end (docs/alter.md section 5). */
   hyperLrSchedule: ScheduleName;
+  /** The fraction of T_end at its end over which the Gumbel noise of the hypernetwork step decays
+   * linearly to 0 (0: never, the paper). The ratio loss then sees the deterministic plan that is
+   * frozen, which otherwise keeps less than the noisy masks it holds at the budget (docs/alter.md §5). */
+  noiseAnneal: number;
   warmupSteps: number;
   weightDecay: number;
   gradClip: number;
@@ -79,6 +83,15 @@ export interface PruneSettings {
   logEvery: number;
 }
 
+/** The Gumbel-noise multiplier at a hypernetwork step: 1, then a linear decay to 0 over the last
+ * `anneal` fraction of the T_end steps. */
+export function noiseScale(hyperStep: number, hyperSteps: number, anneal: number): number {
+  if (anneal <= 0) return 1;
+  const start = hyperSteps * (1 - anneal);
+  if (hyperStep < start) return 1;
+  return Math.max(0, 1 - (hyperStep + 1 - start) / (hyperSteps - start));
+}
+
 export const DEFAULT_PRUNE_SETTINGS: PruneSettings = {
   method: "alter",
   variant: "paper",
@@ -92,6 +105,7 @@ export const DEFAULT_PRUNE_SETTINGS: PruneSettings = {
   // teacher and step budgets, where the budget is reached within T_end (runs/repro/search/search.md).
   lrHyper: 2e-2,
   hyperLrSchedule: "constant",
+  noiseAnneal: 0,
   warmupSteps: 50,
   weightDecay: 0.01,
   gradClip: 1.0,
@@ -163,6 +177,9 @@ export async function trainPruned(run: PruneRun): Promise<PruneResult> {
   if (!Number.isInteger(s.holdout) || s.holdout < 0 || s.holdout >= run.data.count) {
     throw new PruneError(`--holdout ${s.holdout}: must be an integer in [0, ${run.data.count - 1}] (the data has ${run.data.count} images)`);
   }
+  if (!(Number.isFinite(s.noiseAnneal) && s.noiseAnneal >= 0 && s.noiseAnneal <= 1)) {
+    throw new PruneError(`--noise-anneal ${s.noiseAnneal}: must be a fraction of T_end in [0, 1]`);
+  }
   const data = splitValidation(run.data, s.holdout).train;
   if (teacher.classEmbedder === null) throw new PruneError("the teacher folder has no class_embedder/; alter prune needs a class-conditional teacher");
   const embedder = teacher.classEmbedder;
@@ -214,7 +231,7 @@ export async function trainPruned(run: PruneRun): Promise<PruneResult> {
   /** Draws the hard table from the hypernetwork (deterministic in the paper variant). */
   const refreshTable = (): void => {
     const mode = s.variant === "paper" ? "deterministic" : "hard";
-    const out = hyper.forward(mode, rng);
+    const out = hyper.forward(mode, rng, noiseScale(Math.max(0, hyperStep - 1), s.hyperSteps, s.noiseAnneal));
     expertMasks.dispose();
     expertMasks = keep(out.expertMasks.clone());
     routerIds = fixed ?? expertIds(out.routing);
@@ -226,7 +243,7 @@ export async function trainPruned(run: PruneRun): Promise<PruneResult> {
     const ckpt = loadCheckpoint(checkpointPath);
     const state = ckpt.state as unknown as PruneState;
     // Checkpoints from before the hypernetwork schedule was a setting ran it constant.
-    const saved = Object.assign({}, s, { hyperLrSchedule: "constant" }, state.settings, { steps: 0 });
+    const saved = Object.assign({}, s, { hyperLrSchedule: "constant", noiseAnneal: 0 }, state.settings, { steps: 0 });
     if (JSON.stringify(saved) !== JSON.stringify({ ...s, steps: 0 })) {
       throw new PruneError(`${ckpt.path}: the checkpoint was made with different settings; resume with the original flags (only --steps may change) or use a new --out folder`);
     }
@@ -310,7 +327,8 @@ export async function trainPruned(run: PruneRun): Promise<PruneResult> {
         hyperOpt.lr = hyperSchedule(hyperStep);
         hyperOpt.zeroGrad();
         const batch = makeBatch(images, labels);
-        const relaxed = hyper.forward(s.variant === "paper" ? "straight-through" : "soft", rng);
+        const noise = noiseScale(hyperStep, s.hyperSteps, s.noiseAnneal);
+        const relaxed = hyper.forward(s.variant === "paper" ? "straight-through" : "soft", rng, noise);
         const table = fixed === null ? relaxed.table : oneHotRouting(routerIds, experts).matmul(relaxed.expertMasks);
         const perf = performance(batch, gatherRows(table, Tensor.int32(batch.timesteps)));
         const ratio = ratioLoss(table, costs, targetPrunable);
@@ -327,7 +345,7 @@ export async function trainPruned(run: PruneRun): Promise<PruneResult> {
         const norm = clipGradNorm(hyperParams, s.gradClip);
         checkFinite("the hypernetwork gradient norm", norm, step);
         hyperOpt.step();
-        return { hyper_loss: value, perf: perf.loss.item(), ratio_loss: ratio.loss.item(), kept_soft: ratio.keptFraction, balance: bal };
+        return { hyper_loss: value, perf: perf.loss.item(), ratio_loss: ratio.loss.item(), kept_soft: ratio.keptFraction, balance: bal, noise_scale: noise };
       });
     } finally {
       student.requiresGrad(true);

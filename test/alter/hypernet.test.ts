@@ -91,6 +91,26 @@ describe("Gumbel relaxations", () => {
     assert.throws(() => gumbelSoftmax(l, { tau: 1, offset: 0, mode: "bogus" as Relaxation }), /unknown mode/);
   });
 
+  test("noiseScale multiplies the noise: 0 gives the deterministic masks, the generator advances alike at any scale", () => {
+    const l = Tensor.from([-5, -4.2, -3.8, 0, 1, -6], [2, 3]);
+    const det = gumbelSigmoid(l, { tau: 0.4, offset: 4, mode: "deterministic" }).toArray();
+    for (const mode of ["hard", "straight-through"] as const) {
+      assert.deepEqual(gumbelSigmoid(l, { tau: 0.4, offset: 4, mode, generator: new Generator(3), noiseScale: 0 }).toArray(), det, mode);
+    }
+    const detRouting = gumbelSoftmax(l, { tau: 0.4, offset: 0, mode: "deterministic" }).toArray();
+    assert.deepEqual(gumbelSoftmax(l, { tau: 0.4, offset: 0, mode: "hard", generator: new Generator(3), noiseScale: 0 }).toArray(), detRouting);
+    const g0 = new Generator(9), g1 = new Generator(9);
+    gumbelSigmoid(l, { tau: 0.4, offset: 4, mode: "hard", generator: g0, noiseScale: 0 });
+    gumbelSigmoid(l, { tau: 0.4, offset: 4, mode: "hard", generator: g1 });
+    assert.equal(g0.gumbel(1)[0], g1.gumbel(1)[0]);
+    // Half the noise: P(keep) = P(g / 2 > -(L + b)) = 1 - exp(-e^(2 (L + b))).
+    const n = 20000;
+    const h = gumbelSigmoid(Tensor.full([n], -4.25), { tau: 0.4, offset: 4, mode: "hard", generator: new Generator(5), noiseScale: 0.5 });
+    const frac = h.f32.reduce((a, b) => a + b, 0) / n;
+    assert.ok(Math.abs(frac - (1 - Math.exp(-Math.exp(-0.5)))) < 0.015, `kept fraction ${frac}`);
+    assert.throws(() => gumbelSigmoid(l, { tau: 0.4, offset: 4, mode: "hard", generator: new Generator(1), noiseScale: -1 }), /noiseScale/);
+  });
+
   test("noise is a standard Gumbel (mean ~ 0.577): soft sigmoid at tau -> 0 matches P = 1 - exp(-e^(L+b))", () => {
     const n = 20000;
     const l = Tensor.full([n], -4.5); // P(keep) = 1 - exp(-e^-0.5) ~ 0.4548

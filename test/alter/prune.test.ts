@@ -12,7 +12,7 @@ import { parseUNetConfig } from "../../src/models/config.js";
 import { loadFashionMnist } from "../../src/data/fashion-mnist.js";
 import { DEFAULT_TEACHER_SETTINGS, trainTeacher } from "../../src/diffusion/train-teacher.js";
 import { loadModelFolder } from "../../src/models/pretrained.js";
-import { DEFAULT_PRUNE_SETTINGS, trainPruned, type PruneSettings } from "../../src/alter/train.js";
+import { DEFAULT_PRUNE_SETTINGS, noiseScale, trainPruned, type PruneSettings } from "../../src/alter/train.js";
 import { loadPlanFor, planExecutors, realisedMacs } from "../../src/alter/inference.js";
 import { readPlan, validatePlan, PlanError } from "../../src/alter/plan.js";
 import { sampleImages } from "../../src/diffusion/pipeline.js";
@@ -33,7 +33,7 @@ await trainTeacher({ config, data, outDir: teacherDir, settings: { ...DEFAULT_TE
 
 const settings: PruneSettings = {
   ...DEFAULT_PRUNE_SETTINGS, ratio: 0.6, experts: 4, steps: 36, hyperSteps: 30, batchSize: 4, lrHyper: 0.05, hyperLrSchedule: "cosine", warmupSteps: 2,
-  checkpointEvery: 12, logEvery: 1,
+  noiseAnneal: 0.5, checkpointEvery: 12, logEvery: 1,
 };
 
 function countLayerCalls(fn: () => void): number {
@@ -64,6 +64,20 @@ describe("alter prune (tiny end to end)", () => {
     assert.ok(atStep(30) < 0.01 * settings.lrHyper);
   });
 
+
+  test("--noise-anneal: full noise, then a linear decay to none at the last hypernetwork step; bad fractions refused", async () => {
+    assert.equal(noiseScale(0, 30, 0.5), 1);
+    assert.equal(noiseScale(14, 30, 0.5), 1);
+    assert.ok(Math.abs(noiseScale(15, 30, 0.5) - 14 / 15) < 1e-12);
+    assert.equal(noiseScale(29, 30, 0.5), 0);
+    assert.equal(noiseScale(29, 30, 0), 1);
+    const log = readFileSync(join(outDir, "train_log.jsonl"), "utf8").trim().split("\n").map((l) => JSON.parse(l) as { hyper_step: number; noise_scale?: number; frozen: boolean });
+    const scales = log.filter((r) => !r.frozen && r.noise_scale !== undefined).map((r) => r.noise_scale!);
+    assert.equal(scales[0], 1);
+    assert.equal(scales.at(-1), 0);
+    for (let i = 1; i < scales.length; i++) assert.ok(scales[i]! <= scales[i - 1]!, "never rises");
+    await assert.rejects(trainPruned({ teacher: loadModelFolder(teacherDir), data, outDir: mkdtempSync(join(tmpdir(), "alter-prune-")), settings: { ...settings, noiseAnneal: 1.5 }, silent: true }), /--noise-anneal 1.5: must be a fraction/);
+  });
 
   test("the budget loss drives the kept ratio from 1 towards the target; several experts are used", () => {
     const plan = result.plan;
