@@ -131,8 +131,9 @@ function guidanceSearch(dir) {
     const rows = JSON.parse(readFileSync(join(out, "eval.json"), "utf8")).rows;
     results.push({ g, r50: rows.find((r) => r.steps === 50), r20: rows.find((r) => r.steps === 20) });
   }
-  if (dryRun) return { guidance: results.length ? [...results].sort((a, b) => a.r50.frechet - b.r50.frechet)[0].g : 1.5, lines: [] };
-  const bestG = [...results].sort((a, b) => a.r50.frechet - b.r50.frechet)[0].g;
+  // A dry run on a fresh root has no results yet; 1.5 only stands in for the listed commands.
+  const bestG = results.length ? [...results].sort((a, b) => a.r50.frechet - b.r50.frechet)[0].g : 1.5;
+  if (dryRun) return { guidance: bestG, lines: [] };
   const lines = [
     `## Guidance (dense teacher, validation split, ${Math.round(searchN / 2)} images per row; chosen by Fréchet at 50 steps)`, "",
     "| guidance | Fréchet 50 steps | class acc. 50 | Fréchet 20 steps | class acc. 20 |", "|---:|---:|---:|---:|---:|",

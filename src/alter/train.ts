@@ -242,7 +242,7 @@ export async function trainPruned(run: PruneRun): Promise<PruneResult> {
   if (run.resume) {
     const ckpt = loadCheckpoint(checkpointPath);
     const state = ckpt.state as unknown as PruneState;
-    // Checkpoints from before the hypernetwork schedule was a setting ran it constant.
+    // Checkpoints from before these settings existed ran a constant hypernetwork rate and no noise annealing.
     const saved = Object.assign({}, s, { hyperLrSchedule: "constant", noiseAnneal: 0 }, state.settings, { steps: 0 });
     if (JSON.stringify(saved) !== JSON.stringify({ ...s, steps: 0 })) {
       throw new PruneError(`${ckpt.path}: the checkpoint was made with different settings; resume with the original flags (only --steps may change) or use a new --out folder`);
