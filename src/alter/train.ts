@@ -25,7 +25,8 @@ import { keep, scope } from "../engine/memory.js";
 import { noGrad } from "../engine/autograd.js";
 import { gatherRows } from "../engine/ops/indexing.js";
 import { AdamW, clipGradNorm } from "../nn/optim.js";
-import { constantWithWarmup, scheduleByName, type ScheduleName } from "../nn/schedule.js";
+import { scheduleByName, type ScheduleName } from "../nn/schedule.js";
+import { EMA } from "../nn/ema.js";
 import { cloneUNet, saveModelFolder, type ModelFolder } from "../models/pretrained.js";
 import type { UNet2DConditionModel } from "../models/unet-2d-condition.js";
 import { BatchLoader, type BatchLoaderState } from "../data/loader.js";
@@ -58,6 +59,12 @@ export interface PruneSettings {
   hyperSteps: number;
   batchSize: number;
   lrUnet: number;
+  /** The UNet's learning rate after warmup: constant (the official script), or a cosine decay to 0 at
+   * the last UNet step, so the fine-tuned weights settle (docs/alter.md section 5). */
+  unetLrSchedule: ScheduleName;
+  /** Decay of an exponential moving average of the student's weights, started when the plan freezes
+   * (T_end); the saved model holds the average. 0: no average, the saved model is the last step's. */
+  emaDecay: number;
   lrHyper: number;
   /** The hypernetwork's learning rate after warmup: constant (the official script, and our default by
    * measurement), or a cosine decay to 0 at T_end (docs/alter.md section 5). */
@@ -101,6 +108,8 @@ export const DEFAULT_PRUNE_SETTINGS: PruneSettings = {
   hyperSteps: 600,
   batchSize: 32,
   lrUnet: 1e-3,
+  unetLrSchedule: "constant",
+  emaDecay: 0,
   // Not the paper's rates (1e-5 / 5e-5 for SD-2.1's 32k steps): chosen on the validation split for our
   // teacher and step budgets, where the budget is reached within T_end (runs/repro/search/search.md).
   lrHyper: 2e-2,
@@ -154,6 +163,8 @@ interface PruneState {
   loader: BatchLoaderState;
   settings: PruneSettings;
   frozen: boolean;
+  /** UNet steps averaged into the EMA weights (absent in checkpoints from before the average). */
+  emaSteps?: number;
   elapsedSeconds: number;
 }
 
@@ -176,6 +187,9 @@ export async function trainPruned(run: PruneRun): Promise<PruneResult> {
   const s = run.settings;
   if (!Number.isInteger(s.holdout) || s.holdout < 0 || s.holdout >= run.data.count) {
     throw new PruneError(`--holdout ${s.holdout}: must be an integer in [0, ${run.data.count - 1}] (the data has ${run.data.count} images)`);
+  }
+  if (!(Number.isFinite(s.emaDecay) && s.emaDecay >= 0 && s.emaDecay < 1)) {
+    throw new PruneError(`--ema-decay ${s.emaDecay}: must be in [0, 1) (0 turns the average off; 0.998 averages over ~500 steps)`);
   }
   if (!(Number.isFinite(s.noiseAnneal) && s.noiseAnneal >= 0 && s.noiseAnneal <= 1)) {
     throw new PruneError(`--noise-anneal ${s.noiseAnneal}: must be a fraction of T_end in [0, 1]`);
@@ -218,7 +232,11 @@ export async function trainPruned(run: PruneRun): Promise<PruneResult> {
   const hyperParams = fixed === null ? hyper.parameters() : hyper.expert_generator.parameters();
   const unetOpt = new AdamW(unetParams, { lr: s.lrUnet, weightDecay: s.weightDecay });
   const hyperOpt = new AdamW(hyperParams, { lr: s.lrHyper, weightDecay: s.weightDecay });
-  const unetSchedule = constantWithWarmup(s.lrUnet, s.warmupSteps);
+  const unetSchedule = scheduleByName(s.unetLrSchedule, s.lrUnet, s.warmupSteps, s.steps);
+  /** The average of the student's weights over the fine-tuning with the frozen plan (null: off). */
+  const ema = s.emaDecay > 0 ? new EMA(student, s.emaDecay) : null;
+  /** UNet steps since the plan froze: the average's own step count (its warmup starts at the freeze). */
+  let emaSteps = 0;
   const hyperSchedule = scheduleByName(s.hyperLrSchedule, s.lrHyper, s.warmupSteps, s.hyperSteps);
 
   let rng = new Generator(s.seed + 1);
@@ -242,8 +260,8 @@ export async function trainPruned(run: PruneRun): Promise<PruneResult> {
   if (run.resume) {
     const ckpt = loadCheckpoint(checkpointPath);
     const state = ckpt.state as unknown as PruneState;
-    // Checkpoints from before these settings existed ran a constant hypernetwork rate and no noise annealing.
-    const saved = Object.assign({}, s, { hyperLrSchedule: "constant", noiseAnneal: 0 }, state.settings, { steps: 0 });
+    // Checkpoints from before these settings existed ran constant learning rates, no noise annealing and no average.
+    const saved = Object.assign({}, s, { hyperLrSchedule: "constant", noiseAnneal: 0, unetLrSchedule: "constant", emaDecay: 0 }, state.settings, { steps: 0 });
     if (JSON.stringify(saved) !== JSON.stringify({ ...s, steps: 0 })) {
       throw new PruneError(`${ckpt.path}: the checkpoint was made with different settings; resume with the original flags (only --steps may change) or use a new --out folder`);
     }
@@ -257,6 +275,10 @@ export async function trainPruned(run: PruneRun): Promise<PruneResult> {
     rng = Generator.fromState(state.rng);
     loader = BatchLoader.fromState(data, state.loader);
     ({ step, hyperStep, frozen } = state);
+    if (ema !== null) {
+      emaSteps = state.emaSteps ?? 0;
+      for (const [key, t] of withPrefix(ckpt.tensors, "ema")) ema.shadow.get(key)!.data.set(t.data);
+    }
     elapsedBefore = state.elapsedSeconds;
     log.truncateAfter(step + (s.method === "two-stage" ? hyperStep : 0));
     lastSavedStep = step + (s.method === "two-stage" ? hyperStep : 0);
@@ -276,7 +298,8 @@ export async function trainPruned(run: PruneRun): Promise<PruneResult> {
     addPrefixed(tensors, "optim_hyper", hyperOpt.stateDict().buffers);
     tensors.set("table.experts", expertMasks);
     tensors.set("table.router", Tensor.int32(routerIds));
-    const state: PruneState = { step, hyperStep, rng: rng.state(), loader: loader.state(), settings: s, frozen, elapsedSeconds: elapsed() };
+    if (ema !== null) addPrefixed(tensors, "ema", ema.shadow);
+    const state: PruneState = { step, hyperStep, rng: rng.state(), loader: loader.state(), settings: s, frozen, emaSteps, elapsedSeconds: elapsed() };
     saveRunCheckpoint(checkpointPath, { tensors, state: state as unknown as Record<string, unknown> }, lastSavedStep);
     lastSavedStep = step + (s.method === "two-stage" ? hyperStep : 0);
   };
@@ -401,6 +424,13 @@ export async function trainPruned(run: PruneRun): Promise<PruneResult> {
       } else if (!frozen) {
         frozen = true; // T_end reached: the table is the final plan from here on
       }
+      // The average follows the fine-tuning with the final plan only: it restarts from the weights of
+      // the first frozen step, so weights trained for masks the plan no longer uses are not in it.
+      if (ema !== null && frozen) {
+        if (emaSteps === 0) for (const [key, t] of student.stateDict()) ema.shadow.get(key)!.data.set(t.data);
+        else noGrad(() => ema.update(emaSteps - 1));
+        emaSteps++;
+      }
       batch.images.dispose();
       batch.labels.dispose();
       if (!(twoStage && hyperPhase)) step++;
@@ -435,13 +465,19 @@ export async function trainPruned(run: PruneRun): Promise<PruneResult> {
   }
 
   const plan = currentPlan();
+  // The saved weights: the average when there is one and it has begun, else the last step's.
+  let saved: UNet2DConditionModel = student;
+  if (ema !== null && emaSteps > 0) {
+    saved = cloneUNet(student);
+    ema.copyTo(saved);
+  }
   saveModelFolder(outDir, {
-    unet: student,
+    unet: saved,
     classEmbedder: embedder,
     schedulerConfig: teacher.schedulerConfig,
     index: {
       ...(teacher.index.alter_defaults !== undefined ? { alter_defaults: teacher.index.alter_defaults } : {}),
-      alter_plan: PLAN_FILE, alter_training: { kind: "alter", method: s.method, variant: s.variant, step, finished: step >= s.steps },
+      alter_plan: PLAN_FILE, alter_training: { kind: "alter", method: s.method, variant: s.variant, step, finished: step >= s.steps, weights: saved === student ? "last step" : `EMA ${s.emaDecay} over ${emaSteps} steps` },
     },
   });
   writePlan(join(outDir, PLAN_FILE), plan);

@@ -33,7 +33,7 @@ await trainTeacher({ config, data, outDir: teacherDir, settings: { ...DEFAULT_TE
 
 const settings: PruneSettings = {
   ...DEFAULT_PRUNE_SETTINGS, ratio: 0.6, experts: 4, steps: 36, hyperSteps: 30, batchSize: 4, lrHyper: 0.05, hyperLrSchedule: "cosine", warmupSteps: 2,
-  noiseAnneal: 0.5, checkpointEvery: 12, logEvery: 1,
+  noiseAnneal: 0.5, emaDecay: 0.9, checkpointEvery: 12, logEvery: 1,
 };
 
 function countLayerCalls(fn: () => void): number {
@@ -79,6 +79,29 @@ describe("alter prune (tiny end to end)", () => {
     await assert.rejects(trainPruned({ teacher: loadModelFolder(teacherDir), data, outDir: mkdtempSync(join(tmpdir(), "alter-prune-")), settings: { ...settings, noiseAnneal: 1.5 }, silent: true }), /--noise-anneal 1.5: must be a fraction/);
   });
 
+  test("--ema-decay: the saved model holds the average of the frozen-plan steps, the checkpoint both; --lr-unet-schedule cosine ends at 0", async () => {
+    const saved = readSafetensors(join(outDir, "unet", "diffusion_pytorch_model.safetensors")).tensors;
+    const ckpt = readSafetensors(join(outDir, "checkpoint.safetensors")).tensors;
+    let differs = 0;
+    for (const [k, t] of saved) {
+      assert.deepEqual(ckpt.get(`ema.${k}`)!.data, t.data, `${k}: saved weights are not the average`);
+      if (t.dtype === "float32" && !t.data.every((v, i) => v === ckpt.get(`student.${k}`)!.data[i])) differs++;
+    }
+    assert.ok(differs > 0, "the average equals the last step's weights: it did not average anything");
+    const index = JSON.parse(readFileSync(join(outDir, "model_index.json"), "utf8")) as { alter_training: { weights: string } };
+    assert.equal(index.alter_training.weights, `EMA 0.9 over ${settings.steps - settings.hyperSteps} steps`);
+
+    const cosDir = mkdtempSync(join(tmpdir(), "alter-prune-cos-"));
+    const cos = { ...settings, steps: 10, hyperSteps: 4, unetLrSchedule: "cosine" as const, emaDecay: 0 };
+    await trainPruned({ teacher: loadModelFolder(teacherDir), data, outDir: cosDir, settings: cos, silent: true });
+    const log = readFileSync(join(cosDir, "train_log.jsonl"), "utf8").trim().split("\n").map((l) => JSON.parse(l) as { unet_step: number; lr_unet: number });
+    const expected = (k: number) => 0.5 * cos.lrUnet * (1 + Math.cos((Math.PI * (k - 1 - cos.warmupSteps)) / (cos.steps - cos.warmupSteps)));
+    for (const k of [3, 6, 10]) assert.ok(Math.abs(log.find((r) => r.unet_step === k)!.lr_unet - expected(k)) < 1e-12, `UNet step ${k}`);
+    const plain = JSON.parse(readFileSync(join(cosDir, "model_index.json"), "utf8")) as { alter_training: { weights: string } };
+    assert.equal(plain.alter_training.weights, "last step");
+    await assert.rejects(trainPruned({ teacher: loadModelFolder(teacherDir), data, outDir: cosDir, settings: { ...cos, emaDecay: 1 }, silent: true }), /--ema-decay 1: must be in \[0, 1\)/);
+  });
+
   test("the budget loss drives the kept ratio from 1 towards the target; several experts are used", () => {
     const plan = result.plan;
     assert.ok(Math.abs(plan.realised_ratio - settings.ratio) < 0.12, `realised ${plan.realised_ratio} vs target ${settings.ratio}`);
@@ -105,10 +128,15 @@ describe("alter prune (tiny end to end)", () => {
   test("a run interrupted at a checkpoint resumes to the same weights", async () => {
     const again = mkdtempSync(join(tmpdir(), "alter-prune-resume-"));
     await trainPruned({ teacher: loadModelFolder(teacherDir), data, outDir: again, settings: { ...settings, steps: 12 }, silent: true });
+    await trainPruned({ teacher: loadModelFolder(teacherDir), data, outDir: again, settings: { ...settings, steps: 33 }, resume: true, silent: true });
     await trainPruned({ teacher: loadModelFolder(teacherDir), data, outDir: again, settings, resume: true, silent: true });
     const a = readSafetensors(join(outDir, "unet", "diffusion_pytorch_model.safetensors")).tensors;
     const b = readSafetensors(join(again, "unet", "diffusion_pytorch_model.safetensors")).tensors;
     for (const [k, t] of a) assert.deepEqual(b.get(k)!.data, t.data, `${k} differs after resume`);
+    // stops before T_end and in the middle of the average: it starts at the freeze and resumes with its step count
+    const ca = readSafetensors(join(outDir, "checkpoint.safetensors")).tensors;
+    const cb = readSafetensors(join(again, "checkpoint.safetensors")).tensors;
+    for (const [k, t] of ca) if (k.startsWith("ema.")) assert.deepEqual(cb.get(k)!.data, t.data, `${k} differs after resume`);
     assert.deepEqual(readPlan(join(again, "alter_plan.json")).router, result.plan.router);
   });
 

@@ -25,6 +25,8 @@ export function registerPrune(program: Command): void {
     .option("--hyper-steps <n>", "T_end: steps with hypernetwork updates, then the plan is frozen", intOption("--hyper-steps", 0), d.hyperSteps)
     .option("--batch <n>", "batch size", intOption("--batch"), d.batchSize)
     .option("--lr-unet <x>", "UNet learning rate", floatOption("--lr-unet", 0, 1, true), d.lrUnet)
+    .option("--lr-unet-schedule <name>", "UNet rate after warmup: constant (the official script) or cosine (decays to 0 at the last step, so the weights settle)", choice("--lr-unet-schedule", SCHEDULE_NAMES), d.unetLrSchedule)
+    .option("--ema-decay <x>", "save an exponential moving average of the UNet's weights over the fine-tuning with the frozen plan (e.g. 0.998; 0: the last step's weights)", floatOption("--ema-decay", 0, 1), d.emaDecay)
     .option("--lr-hyper <x>", "hypernetwork learning rate", floatOption("--lr-hyper", 0, 1, true), d.lrHyper)
     .option("--lr-hyper-schedule <name>", "after warmup: constant (the official script) or cosine (decays to 0 at T_end)", choice("--lr-hyper-schedule", SCHEDULE_NAMES), d.hyperLrSchedule)
     .option("--noise-anneal <f>", "decay the hypernetwork's Gumbel noise linearly to 0 over the last fraction f of T_end, so the budget is met by the deterministic plan that is frozen (0: never, the paper)", floatOption("--noise-anneal", 0, 1), d.noiseAnneal)
@@ -49,6 +51,7 @@ export function registerPrune(program: Command): void {
         ...d,
         method: o.method as PruneMethod, variant: o.variant as PruneVariant, ratio: o.ratio as number, experts: o.experts as number,
         steps: o.steps as number, hyperSteps: o.hyperSteps as number, batchSize: o.batch as number, lrUnet: o.lrUnet as number,
+        unetLrSchedule: o.lrUnetSchedule as PruneSettings["unetLrSchedule"], emaDecay: o.emaDecay as number,
         lrHyper: o.lrHyper as number, hyperLrSchedule: o.lrHyperSchedule as PruneSettings["hyperLrSchedule"], noiseAnneal: o.noiseAnneal as number, warmupSteps: o.warmup as number, lambdaDenoise: o.lambdaDenoise as number,
         lambdaOutput: o.lambdaOutput as number, lambdaFeature: o.lambdaFeature as number, normalizeFeatures: Boolean(o.normalizeFeatures),
         lambdaRatio: o.lambdaRatio as number, lambdaBalance: o.lambdaBalance as number, seed: o.seed as number,
