@@ -11,7 +11,8 @@
 //            runs (--steps) at p = 0.65 on top of that winner, one change at a time (REFINE below); the
 //            winners go to search/best.json and everything to search/search.md
 //   runs     from the shipped teacher, same data, step budget and seed: ALTER at p = 0.65 / 0.60 /
-//            0.55 / 0.50 (10 experts), Static / Manual / TwoStage at 0.65, 5 and 15 experts at 0.65
+//            0.55 / 0.50 (10 experts), Static / Manual / TwoStage at 0.65, 5 and 15 experts at 0.65;
+//            the step budget is the refinement winner's (search/best.json), T_end stays --hyper-steps
 //   eval     `alter eval` on the test set: the dense teacher at 50/25/20/15 steps, every run at 20
 //            (an interrupted eval resumes row by row: alter eval --out keeps the finished rows)
 //   tables   `alter tables`: the paper's tables from the eval, and `alter report` for ALTER 0.65; then
@@ -125,7 +126,7 @@ const REFINE = [
   { name: "na0.25-cos-ema", flags: ["--noise-anneal", "0.25", "--lr-unet-schedule", "cosine", "--ema-decay", "0.998"] },
   // Neither the decay nor the average helped (17.3 vs 15.5 at 63.8 % vs 65.1 %), while the distillation losses
   // were still falling at the last step: the same run fine-tuned 2.5x longer (T_end unchanged). It is the
-  // na0.25 run resumed with a larger --steps, which gives the same weights as running it in one go (constant
+  // na0.25 run resumed with a larger --steps, which gives the weights of running it in one go (constant
   // rates; resume is bit-identical).
   { name: "na0.25-5k", flags: ["--noise-anneal", "0.25"], steps: 5000 },
 ];
@@ -292,8 +293,9 @@ function runs() {
   const chosen = best().flags;
   // The refinement round may have chosen a longer fine-tuning than --steps (T_end stays --hyper-steps).
   const runSteps = best().steps ?? steps;
-  // ALTER 0.65 is the refinement winner's command to the letter (same flags, data and seed; runs are
-  // deterministic), so a finished refinement run is copied instead of trained again.
+  // ALTER 0.65 is the refinement winner's command to the letter (same flags, data and seed), so a finished
+  // refinement run is copied instead of trained again (a rerun would repeat it up to float summation order,
+  // which depends on the kernel thread count).
   const twin = best().refinement === undefined ? null : join(root, "search", "refine", best().refinement);
   const only = opt("--only", undefined)?.split(",");
   const unknown = (only ?? []).filter((name) => !RUNS.some((r) => r.name === name));
