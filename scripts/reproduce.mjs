@@ -18,6 +18,9 @@
 //   tables   `alter tables`: the paper's tables from the eval, and `alter report` for ALTER 0.65; then
 //            the results that are committed (tables, eval, report, search, and every command this
 //            script issues) are copied to --publish (default results/fmnist-reproduction)
+//   curve    (not part of `all`) how far more fine-tuning goes: a copy of ALTER 0.65 trained on, stage by
+//            stage (--stages, in UNet steps; default 10000,15000,20000), each stage's model kept in
+//            curve/steps-N and evaluated on the validation split like the refinement round
 //
 // Usage: node scripts/reproduce.mjs <search|runs|eval|tables|all> [--root DIR] [--teacher DIR]
 //          [--data DIR] [--steps N] [--hyper-steps N] [--batch N] [--search-steps N] [--n N]
@@ -54,7 +57,7 @@ const searchN = Number(opt("--search-n", "1000"));
 const HOLDOUT = opt("--holdout", "5000");
 const publishDir = opt("--publish", "results/fmnist-reproduction");
 const phases = ["search", "runs", "eval", "tables"];
-if (!phases.includes(phase) && phase !== "all") {
+if (!phases.includes(phase) && phase !== "all" && phase !== "curve") {
   console.error(`usage: node scripts/reproduce.mjs <${phases.join("|")}|all> [options] (see the top of this file)`);
   process.exit(2);
 }
@@ -368,6 +371,45 @@ function publish(results) {
   console.log(`\nreproduce: published ${files.length + 1} files to ${publishDir}`);
 }
 
+// ---- curve -------------------------------------------------------------------------------------------
+/** ALTER 0.65 fine-tuned further on a copy of the run (the plan stays frozen; only --steps grows, so each
+ * stage is the same command continued), with each stage's model kept and evaluated on the validation
+ * split after it is trained, so an interrupted curve keeps what it measured. */
+function curve() {
+  const stages = opt("--stages", "10000,15000,20000").split(",").map(Number);
+  if (stages.some((x, i) => !Number.isInteger(x) || x <= 0 || (i > 0 && x <= stages[i - 1]))) {
+    console.error(`reproduce: --stages ${opt("--stages")}: give increasing UNet step counts, e.g. 10000,15000,20000`);
+    process.exit(2);
+  }
+  const base = join(root, "alter-p0.65");
+  const runSteps = best().steps ?? steps;
+  if (!dryRun && !finished(base, runSteps)) {
+    console.error(`reproduce: ${base} is not finished at ${runSteps} steps; run the runs phase first`);
+    process.exit(2);
+  }
+  const dir = join(root, "curve");
+  const work = join(dir, "run");
+  if (!dryRun && !existsSync(work)) cpSync(base, work, { recursive: true });
+  const flags = ["--experts", "10", "--hyper-steps", String(hyperSteps), ...best().flags, ...RUNS.find((r) => r.name === "alter-p0.65").flags];
+  const done = [];
+  for (const stage of stages) {
+    const snapshot = join(dir, `steps-${stage}`);
+    if (listAll || !existsSync(join(snapshot, "alter_plan.json"))) {
+      prune(work, ["--steps", String(stage), ...flags]);
+      if (!dryRun) {
+        // The model folder without the training state; renamed into place so a snapshot is never half-copied.
+        rmSync(`${snapshot}.tmp`, { recursive: true, force: true });
+        cpSync(work, `${snapshot}.tmp`, { recursive: true, filter: (src) => !/checkpoint\.safetensors|train_log/.test(src) });
+        renameSync(`${snapshot}.tmp`, snapshot);
+      }
+    }
+    done.push(snapshot);
+    // alter eval --out keeps the rows it has, so each stage adds one row.
+    alter(["eval", "--models", teacher, base, ...done, ...dataArgs, "--reference", "validation", "--holdout", HOLDOUT,
+      "--guidance", String(best().guidance), "--steps", "20", "--n", String(searchN), "--latency-repeats", "1", "--latency-batch", "4", "--out", join(dir, "eval")]);
+  }
+}
+
 mkdirSync(root, { recursive: true });
-const plan = { search, runs, eval: evaluate, tables };
+const plan = { search, runs, eval: evaluate, tables, curve };
 for (const p of phase === "all" ? phases : [phase]) plan[p]();
