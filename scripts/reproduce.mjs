@@ -404,9 +404,9 @@ function curve() {
       }
     }
     done.push(snapshot);
-    // alter eval --out keeps the rows it has, so each stage adds one row.
+    // --keep-progress: the rows of earlier stages are reused, so each stage adds one row.
     alter(["eval", "--models", teacher, base, ...done, ...dataArgs, "--reference", "validation", "--holdout", HOLDOUT,
-      "--guidance", String(best().guidance), "--steps", "20", "--n", String(searchN), "--latency-repeats", "1", "--latency-batch", "4", "--out", join(dir, "eval")]);
+      "--guidance", String(best().guidance), "--steps", "20", "--n", String(searchN), "--latency-repeats", "1", "--latency-batch", "4", "--keep-progress", "--out", join(dir, "eval")]);
   }
 }
 

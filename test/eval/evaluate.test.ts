@@ -85,6 +85,15 @@ describe("alter eval", () => {
     let reused = 0;
     evaluate({ ...base, seed: 4, onResume: (n) => (reused = n) });
     assert.equal(reused, 0);
+    // A finished evaluation whose progress was kept (alter eval --keep-progress) grows by a model without redoing the others.
+    const grown = mkdtempSync(join(tmpdir(), "alter-eval-grow-"));
+    evaluate({ ...base, models: [dense], progressDir: grown });
+    const grownLabels: string[] = [];
+    let kept = -1;
+    const grownRows = evaluate({ ...base, progressDir: grown, onProgress: (_d, _t, label) => grownLabels.push(label), onResume: (n) => (kept = n) });
+    assert.equal(kept, 2, "the dense rows of the first evaluation");
+    assert.ok(grownLabels.includes(`${dense} 10 steps (stored)`) && grownLabels.includes(`${pruned} 10 steps`));
+    assert.deepEqual(grownRows.map((r) => r.frechet), straight.map((r) => r.frechet), "grown equals evaluated at once");
     clearEvalProgress(dir);
     assert.ok(!existsSync(join(dir, "eval-progress.json")) && !existsSync(join(dir, "eval-reference.f32")));
   });

@@ -46,6 +46,7 @@ export function registerEval(program: Command): void {
     .option("--latency-repeats <n>", "timed repeats per latency measurement (median reported)", intOption("--latency-repeats"), 5)
     .option("--latency-batch <n>", "the larger batch for per-image latency", intOption("--latency-batch"), 16)
     .option("--out <dir>", "write eval.json and eval.md here")
+    .option("--keep-progress", "keep the finished rows and reference images in --out after eval.json is written, so that a later eval into the same folder with more models (same settings) evaluates only the new ones (their latencies then come from different runs)")
     .option("--json", "print the rows as JSON instead of a Markdown table")
     .action((o: Record<string, unknown>) => {
       const classifier = FashionClassifier.load(existingDir("--classifier", o.classifier as string));
@@ -72,7 +73,7 @@ export function registerEval(program: Command): void {
       if (o.out) {
         writeJsonAtomic(join(o.out as string, "eval.json"), { rows, settings: { ...o, models: o.models } });
         writeFileAtomic(join(o.out as string, "eval.md"), md);
-        clearEvalProgress(o.out as string);
+        if (!o.keepProgress) clearEvalProgress(o.out as string);
       }
       console.log(o.json ? JSON.stringify(rows, null, 2) : md);
     });
