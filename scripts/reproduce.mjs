@@ -22,9 +22,9 @@
 //            stage (--stages, in UNet steps; default 10000,15000,20000), each stage's model kept in
 //            curve/steps-N and evaluated on the validation split like the refinement round
 //
-// Usage: node scripts/reproduce.mjs <search|runs|eval|tables|all> [--root DIR] [--teacher DIR]
+// Usage: node scripts/reproduce.mjs <search|runs|eval|tables|all|curve> [--root DIR] [--teacher DIR]
 //          [--data DIR] [--steps N] [--hyper-steps N] [--batch N] [--search-steps N] [--n N]
-//          [--search-n N] [--only NAME,NAME] [--publish DIR] [--dry-run | --list]
+//          [--search-n N] [--only NAME,NAME] [--stages N,N] [--publish DIR] [--dry-run | --list]
 //
 // --only limits the runs phase to the named runs, so that two lanes can train side by side, e.g. with
 // one kernel thread each: ALTER_NUM_THREADS=1 node scripts/reproduce.mjs runs --only alter-p0.55,static-p0.65
@@ -58,7 +58,7 @@ const HOLDOUT = opt("--holdout", "5000");
 const publishDir = opt("--publish", "results/fmnist-reproduction");
 const phases = ["search", "runs", "eval", "tables"];
 if (!phases.includes(phase) && phase !== "all" && phase !== "curve") {
-  console.error(`usage: node scripts/reproduce.mjs <${phases.join("|")}|all> [options] (see the top of this file)`);
+  console.error(`usage: node scripts/reproduce.mjs <${phases.join("|")}|all|curve> [options] (see the top of this file)`);
   process.exit(2);
 }
 
@@ -90,6 +90,12 @@ function prune(out, flags) {
   }
   const resume = listAll ? [] : existsSync(join(out, "checkpoint.safetensors")) || existsSync(join(out, "checkpoint.safetensors.prev")) ? ["--resume"] : [];
   alter(["prune", "--teacher", teacher, ...dataArgs, "--out", out, "--holdout", HOLDOUT, "--batch", String(batch), "--seed", "0", "--checkpoint-every", "50", ...flags, ...resume]);
+}
+
+/** Every choice's measurement: the dense teacher and `models` on the validation split, 20 DDIM steps. */
+function validationEval(models, guidance, out, extra = []) {
+  alter(["eval", "--models", teacher, ...models, ...dataArgs, "--reference", "validation", "--holdout", HOLDOUT,
+    "--guidance", String(guidance), "--steps", "20", "--n", String(searchN), "--latency-repeats", "1", "--latency-batch", "4", ...extra, "--out", out]);
 }
 
 // ---- search ------------------------------------------------------------------------------------------
@@ -183,9 +189,7 @@ function search() {
   const rounds = () => ["eval", ...Array.from({ length: GRID.length }, (_, i) => `eval-${i + 2}`)].map((d) => join(dir, d));
   const readRows = () => rounds().filter((d) => existsSync(join(d, "eval.json"))).flatMap((d) => JSON.parse(readFileSync(join(d, "eval.json"), "utf8")).rows);
   const evaluated = new Set(readRows().map((r) => r.model));
-  const searchEval = (models, out) =>
-    alter(["eval", "--models", teacher, ...models, ...dataArgs, "--reference", "validation", "--holdout", HOLDOUT,
-      "--guidance", String(guidance), "--steps", "20", "--n", String(searchN), "--latency-repeats", "1", "--latency-batch", "4", "--out", out]);
+  const searchEval = (models, out) => validationEval(models, guidance, out);
   if (listAll) {
     // The rounds as they ran: each eval.json records the models it was given.
     for (const d of rounds().filter((r) => existsSync(join(r, "eval.json")))) {
@@ -241,9 +245,7 @@ function refine(dir, gridFlags, guidance, gridDense) {
   for (const r of REFINE) prune(runDir(r), ["--ratio", "0.65", ...fullLength(r.steps), ...gridFlags, ...r.flags]);
   const rounds = ["eval", ...REFINE.slice(1).map((_, i) => `eval-${i + 2}`)].map((d) => join(refineDir, d));
   const done = rounds.filter((d) => existsSync(join(d, "eval.json")));
-  const evalRound = (models, out) =>
-    alter(["eval", "--models", teacher, ...models, ...dataArgs, "--reference", "validation", "--holdout", HOLDOUT,
-      "--guidance", String(guidance), "--steps", "20", "--n", String(searchN), "--latency-repeats", "1", "--latency-batch", "4", "--out", out]);
+  const evalRound = (models, out) => validationEval(models, guidance, out);
   if (listAll) for (const d of done) evalRound(JSON.parse(readFileSync(join(d, "eval.json"), "utf8")).settings.models.filter((m) => m !== teacher), d);
   const readRows = () => rounds.filter((d) => existsSync(join(d, "eval.json"))).flatMap((d) => JSON.parse(readFileSync(join(d, "eval.json"), "utf8")).rows);
   const evaluated = new Set(readRows().map((r) => r.model));
@@ -292,10 +294,15 @@ function best() {
   }
   return JSON.parse(readFileSync(path, "utf8"));
 }
+/** The prune flags of one of RUNS at `stageSteps` UNet steps: the chosen settings plus the run's own. */
+function runFlags(r, stageSteps) {
+  const experts = r.flags.includes("--experts") ? [] : ["--experts", "10"];
+  return [...experts, "--steps", String(stageSteps), "--hyper-steps", String(hyperSteps), ...best().flags, ...r.flags];
+}
+/** The refinement round may have chosen a longer fine-tuning than --steps (T_end stays --hyper-steps). */
+const runStepBudget = () => best().steps ?? steps;
 function runs() {
-  const chosen = best().flags;
-  // The refinement round may have chosen a longer fine-tuning than --steps (T_end stays --hyper-steps).
-  const runSteps = best().steps ?? steps;
+  const runSteps = runStepBudget();
   // ALTER 0.65 is the refinement winner's command to the letter (same flags, data and seed), so a finished
   // refinement run is copied instead of trained again (a rerun would repeat it up to float summation order,
   // which depends on the kernel thread count).
@@ -315,8 +322,7 @@ function runs() {
       }
       continue;
     }
-    const experts = r.flags.includes("--experts") ? [] : ["--experts", "10"];
-    prune(join(root, r.name), [...experts, "--steps", String(runSteps), "--hyper-steps", String(hyperSteps), ...chosen, ...r.flags]);
+    prune(join(root, r.name), runFlags(r, runSteps));
   }
 }
 
@@ -382,7 +388,7 @@ function curve() {
     process.exit(2);
   }
   const base = join(root, "alter-p0.65");
-  const runSteps = best().steps ?? steps;
+  const runSteps = runStepBudget();
   if (!dryRun && !finished(base, runSteps)) {
     console.error(`reproduce: ${base} is not finished at ${runSteps} steps; run the runs phase first`);
     process.exit(2);
@@ -390,12 +396,12 @@ function curve() {
   const dir = join(root, "curve");
   const work = join(dir, "run");
   if (!dryRun && !existsSync(work)) cpSync(base, work, { recursive: true });
-  const flags = ["--experts", "10", "--hyper-steps", String(hyperSteps), ...best().flags, ...RUNS.find((r) => r.name === "alter-p0.65").flags];
+  const alter65 = RUNS.find((r) => r.name === "alter-p0.65");
   const done = [];
   for (const stage of stages) {
     const snapshot = join(dir, `steps-${stage}`);
     if (listAll || !existsSync(join(snapshot, "alter_plan.json"))) {
-      prune(work, ["--steps", String(stage), ...flags]);
+      prune(work, runFlags(alter65, stage));
       if (!dryRun) {
         // The model folder without the training state; renamed into place so a snapshot is never half-copied.
         rmSync(`${snapshot}.tmp`, { recursive: true, force: true });
@@ -405,8 +411,7 @@ function curve() {
     }
     done.push(snapshot);
     // --keep-progress: the rows of earlier stages are reused, so each stage adds one row.
-    alter(["eval", "--models", teacher, base, ...done, ...dataArgs, "--reference", "validation", "--holdout", HOLDOUT,
-      "--guidance", String(best().guidance), "--steps", "20", "--n", String(searchN), "--latency-repeats", "1", "--latency-batch", "4", "--keep-progress", "--out", join(dir, "eval")]);
+    validationEval([base, ...done], best().guidance, join(dir, "eval"), ["--keep-progress"]);
   }
 }
 
