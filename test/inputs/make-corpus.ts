@@ -321,6 +321,7 @@ cli("model-missing", "--model names a folder that does not exist", ["sample", "-
 cli("config-missing", "--config names a file that does not exist", ["train-teacher", "--config", "none.json", "--data", "data", "--out", "run"], "not found|does not exist|no such|cannot read", "check|path", "none.json");
 cli("batch-fraction", "--batch 2.5", [...TRAIN.slice(0, -2), "--batch", "2.5"], "batch|2\\.5", "integer|whole|must", "--batch");
 cli("resume-nothing", "--resume with no checkpoint in --out", [...TRAIN, "--resume"], "checkpoint|resume|nothing", "without --resume|start|drop|remove", "run");
+cli("keep-progress-no-out", "eval --keep-progress without --out", ["eval", "--models", "model", "--keep-progress"], "keep-progress|no --out", "add --out|drop", "--keep-progress");
 cli("lr-negative", "--lr -1", [...TRAIN, "--lr", "-1"], "lr|-1", "positive|must|greater", "--lr");
 
 writeFileSync(join(HERE, "cases.json"), JSON.stringify(cases, null, 1) + "\n");

@@ -49,6 +49,8 @@ export function registerEval(program: Command): void {
     .option("--keep-progress", "keep the finished rows and reference images in --out after eval.json is written, so that a later eval into the same folder with more models (same settings) evaluates only the new ones (their latencies then come from different runs)")
     .option("--json", "print the rows as JSON instead of a Markdown table")
     .action((o: Record<string, unknown>) => {
+      // Without --out there is no folder to keep the progress in: say so rather than ignore the flag.
+      if (o.keepProgress && !o.out) throw new UserError("--keep-progress keeps the evaluation's progress in --out, and no --out was given: add --out DIR, or drop --keep-progress");
       const classifier = FashionClassifier.load(existingDir("--classifier", o.classifier as string));
       const real = o.reference === "validation"
         ? splitValidation(loadFashionMnist(o.data as string | undefined, "train"), Math.min(o.holdout as number, 59999)).validation
