@@ -138,6 +138,14 @@ const REFINE = [
   // na0.25 run resumed with a larger --steps, which gives the weights of running it in one go (constant
   // rates; resume is bit-identical).
   { name: "na0.25-5k", flags: ["--noise-anneal", "0.25"], steps: 5000 },
+  // The fine-tuning curve (the curve phase) went on falling past 5,000 steps at the constant rate, 10.35 / 9.49 /
+  // 6.59 at 5k / 10k / 15k, then rose to 13.05 at 20k: the last step's weights wander by several points. So
+  // 10,000 steps with the rate decayed to 0 after the plan freezes, or with a slow average of the weights (EMA
+  // 0.9995: a window of about 2,000 steps), each against the constant rate's 9.49 at 10k. (A plain cosine decay
+  // from step 50 changes the rate by under 0.1 % before T_end, and yet its plan froze at 57.2 % instead of
+  // 65.5 %: the router still flips between plans at T_end. cosine-after-freeze keeps the constant rate's plan.)
+  { name: "na0.25-10k-cosf", flags: ["--noise-anneal", "0.25", "--lr-unet-schedule", "cosine-after-freeze"], steps: 10000 },
+  { name: "na0.25-10k-ema", flags: ["--noise-anneal", "0.25", "--ema-decay", "0.9995"], steps: 10000 },
 ];
 /** The flags every full-length run shares (the refinement round's and the runs phase's). */
 const fullLength = (n = steps) => ["--experts", "10", "--steps", String(n), "--hyper-steps", String(hyperSteps)];

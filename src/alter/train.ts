@@ -25,7 +25,7 @@ import { keep, scope } from "../engine/memory.js";
 import { noGrad } from "../engine/autograd.js";
 import { gatherRows } from "../engine/ops/indexing.js";
 import { AdamW, clipGradNorm } from "../nn/optim.js";
-import { scheduleByName, type ScheduleName } from "../nn/schedule.js";
+import { constantThenCosine, scheduleByName, SCHEDULE_NAMES, type ScheduleName } from "../nn/schedule.js";
 import { EMA } from "../nn/ema.js";
 import { cloneUNet, saveModelFolder, type ModelFolder } from "../models/pretrained.js";
 import type { UNet2DConditionModel } from "../models/unet-2d-condition.js";
@@ -45,6 +45,9 @@ import { layerIndex, MaskedExecutor } from "./masked.js";
 import { PLAN_FILE, PLAN_VERSION, withRealisedRatios, writePlan, type AlterPlan } from "./plan.js";
 
 export type PruneMethod = "alter" | "static" | "manual" | "two-stage";
+/** The UNet's rate schedules: the shared ones, and one that waits for the plan to freeze. */
+export const UNET_SCHEDULE_NAMES = [...SCHEDULE_NAMES, "cosine-after-freeze"] as const;
+export type UnetScheduleName = (typeof UNET_SCHEDULE_NAMES)[number];
 export type PruneVariant = "paper" | "reference";
 
 export interface PruneSettings {
@@ -60,8 +63,10 @@ export interface PruneSettings {
   batchSize: number;
   lrUnet: number;
   /** The UNet's learning rate after warmup: constant (the official script), or a cosine decay to 0 at
-   * the last UNet step, so the fine-tuned weights settle (docs/alter.md section 5). */
-  unetLrSchedule: ScheduleName;
+   * the last UNet step, so the fine-tuned weights settle (docs/alter.md section 5), or
+   * `cosine-after-freeze`: constant until the plan freezes at T_end, then the cosine decay (so the
+   * hypernetwork phase, and with it the plan, is the constant rate's). */
+  unetLrSchedule: UnetScheduleName;
   /** Decay of an exponential moving average of the student's weights, started when the plan freezes
    * (T_end); the saved model holds the average. 0: no average, the saved model is the last step's. */
   emaDecay: number;
@@ -234,7 +239,10 @@ export async function trainPruned(run: PruneRun): Promise<PruneResult> {
   const hyperParams = fixed === null ? hyper.parameters() : hyper.expert_generator.parameters();
   const unetOpt = new AdamW(unetParams, { lr: s.lrUnet, weightDecay: s.weightDecay });
   const hyperOpt = new AdamW(hyperParams, { lr: s.lrHyper, weightDecay: s.weightDecay });
-  const unetSchedule = scheduleByName(s.unetLrSchedule, s.lrUnet, s.warmupSteps, s.steps);
+  // Two-stage runs freeze the plan before their first UNet step.
+  const unetSchedule = s.unetLrSchedule === "cosine-after-freeze"
+    ? constantThenCosine(s.lrUnet, s.warmupSteps, s.method === "two-stage" ? 0 : s.hyperSteps, s.steps)
+    : scheduleByName(s.unetLrSchedule, s.lrUnet, s.warmupSteps, s.steps);
   /** The average of the student's weights over the fine-tuning with the frozen plan (null: off). */
   const ema = s.emaDecay > 0 ? new EMA(student, s.emaDecay) : null;
   /** UNet steps since the plan froze: the average's own step count (its warmup starts at the freeze). */

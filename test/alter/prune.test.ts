@@ -97,6 +97,16 @@ describe("alter prune (tiny end to end)", () => {
     const log = readFileSync(join(cosDir, "train_log.jsonl"), "utf8").trim().split("\n").map((l) => JSON.parse(l) as { unet_step: number; lr_unet: number });
     const expected = (k: number) => 0.5 * cos.lrUnet * (1 + Math.cos((Math.PI * (k - 1 - cos.warmupSteps)) / (cos.steps - cos.warmupSteps)));
     for (const k of [3, 6, 10]) assert.ok(Math.abs(log.find((r) => r.unet_step === k)!.lr_unet - expected(k)) < 1e-12, `UNet step ${k}`);
+    // cosine-after-freeze: the constant rate until T_end (so the plan is the constant rate's), then the decay.
+    const afterDir = mkdtempSync(join(tmpdir(), "alter-prune-cosf-"));
+    const constDir = mkdtempSync(join(tmpdir(), "alter-prune-const-"));
+    const after = await trainPruned({ teacher: loadModelFolder(teacherDir), data, outDir: afterDir, settings: { ...cos, unetLrSchedule: "cosine-after-freeze" }, silent: true });
+    const constant = await trainPruned({ teacher: loadModelFolder(teacherDir), data, outDir: constDir, settings: { ...cos, unetLrSchedule: "constant" }, silent: true });
+    assert.deepEqual({ ...after.plan, settings: null }, { ...constant.plan, settings: null });
+    const afterLog = readFileSync(join(afterDir, "train_log.jsonl"), "utf8").trim().split("\n").map((l) => JSON.parse(l) as { unet_step: number; lr_unet: number });
+    const start = Math.max(cos.warmupSteps, cos.hyperSteps);
+    const expectedAfter = (k: number) => (k - 1 < start ? cos.lrUnet : 0.5 * cos.lrUnet * (1 + Math.cos((Math.PI * (k - 1 - start)) / (cos.steps - start))));
+    for (const k of [3, 4, 5, 7, 10]) assert.ok(Math.abs(afterLog.find((r) => r.unet_step === k)!.lr_unet - expectedAfter(k)) < 1e-12, `cosine-after-freeze, UNet step ${k}`);
     const plain = JSON.parse(readFileSync(join(cosDir, "model_index.json"), "utf8")) as { alter_training: { weights: string } };
     assert.equal(plain.alter_training.weights, "last step");
     await assert.rejects(trainPruned({ teacher: loadModelFolder(teacherDir), data, outDir: cosDir, settings: { ...cos, emaDecay: 1 }, silent: true }), /--ema-decay 1: must be in \[0, 1\)/);

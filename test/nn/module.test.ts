@@ -5,7 +5,7 @@ import { Tensor, Generator } from "../../src/engine/index.js";
 import { Module, StateDictError } from "../../src/nn/module.js";
 import { Linear } from "../../src/nn/layers.js";
 import { AdamW, SGD, clipGradNorm } from "../../src/nn/optim.js";
-import { constantWithWarmup, cosineWithWarmup } from "../../src/nn/schedule.js";
+import { constantThenCosine, constantWithWarmup, cosineWithWarmup } from "../../src/nn/schedule.js";
 import { EMA } from "../../src/nn/ema.js";
 import { ResnetBlock2D } from "../../src/models/resnet.js";
 import { Attention } from "../../src/models/attention.js";
@@ -102,6 +102,10 @@ describe("optimizers", () => {
     assert.equal(cos(0), 1);
     assert.ok(Math.abs(cos(5) - 0.55) < 1e-12);
     assert.ok(Math.abs(cos(10) - 0.1) < 1e-12);
+    const late = constantThenCosine(1, 2, 6, 10);
+    assert.deepEqual([0, 1, 2, 5, 6].map(late), [0.5, 1, 1, 1, 1]);
+    assert.ok(Math.abs(late(8) - 0.5) < 1e-12);
+    assert.equal(late(10), 0);
   });
 
   test("EMA averages weights", () => {

@@ -4,7 +4,7 @@
 import type { Command } from "commander";
 import { loadModelFolder } from "../../models/pretrained.js";
 import { loadImageDataset } from "../../data/fashion-mnist.js";
-import { DEFAULT_PRUNE_SETTINGS, trainPruned, type PruneMethod, type PruneSettings, type PruneVariant } from "../../alter/train.js";
+import { DEFAULT_PRUNE_SETTINGS, trainPruned, UNET_SCHEDULE_NAMES, type PruneMethod, type PruneSettings, type PruneVariant } from "../../alter/train.js";
 import { choice, existingDir, floatOption, intOption } from "../options.js";
 import { SCHEDULE_NAMES } from "../../nn/schedule.js";
 
@@ -25,7 +25,7 @@ export function registerPrune(program: Command): void {
     .option("--hyper-steps <n>", "T_end: steps with hypernetwork updates, then the plan is frozen", intOption("--hyper-steps", 0), d.hyperSteps)
     .option("--batch <n>", "batch size", intOption("--batch"), d.batchSize)
     .option("--lr-unet <x>", "UNet learning rate", floatOption("--lr-unet", 0, 1, true), d.lrUnet)
-    .option("--lr-unet-schedule <name>", "UNet rate after warmup: constant (the official script) or cosine (decays to 0 at the last step, so the weights settle)", choice("--lr-unet-schedule", SCHEDULE_NAMES), d.unetLrSchedule)
+    .option("--lr-unet-schedule <name>", "UNet rate after warmup: constant (the official script), cosine (decays to 0 at the last step, so the weights settle), or cosine-after-freeze (constant until T_end, then the cosine decay: the plan is the constant rate's)", choice("--lr-unet-schedule", UNET_SCHEDULE_NAMES), d.unetLrSchedule)
     .option("--ema-decay <x>", "save an exponential moving average of the UNet's weights over the fine-tuning with the frozen plan (e.g. 0.998; 0: the last step's weights)", floatOption("--ema-decay", 0, 1), d.emaDecay)
     .option("--lr-hyper <x>", "hypernetwork learning rate", floatOption("--lr-hyper", 0, 1, true), d.lrHyper)
     .option("--lr-hyper-schedule <name>", "after warmup: constant (the official script) or cosine (decays to 0 at T_end)", choice("--lr-hyper-schedule", SCHEDULE_NAMES), d.hyperLrSchedule)
