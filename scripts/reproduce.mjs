@@ -142,7 +142,7 @@ const REFINE = [
   // 6.59 at 5k / 10k / 15k, then rose to 13.05 at 20k: the last step's weights wander by several points. So
   // 10,000 steps with the rate decayed to 0 after the plan freezes, or with a slow average of the weights (EMA
   // 0.9995: a window of about 2,000 steps), each against the constant rate's 9.49 at 10k. (A plain cosine decay
-  // from step 50 changes the rate by under 0.1 % before T_end, and yet its plan froze at 57.2 % instead of
+  // from step 50 lowers the rate by under 1 % before T_end (0.75 % at step 600), and yet its plan froze at 57.2 % instead of
   // 65.5 %: the router still flips between plans at T_end. cosine-after-freeze keeps the constant rate's plan.)
   { name: "na0.25-10k-cosf", flags: ["--noise-anneal", "0.25", "--lr-unet-schedule", "cosine-after-freeze"], steps: 10000 },
   { name: "na0.25-10k-ema", flags: ["--noise-anneal", "0.25", "--ema-decay", "0.9995"], steps: 10000 },
