@@ -19,23 +19,19 @@ export function scheduleByName(name: ScheduleName, lr: number, warmupSteps: numb
   return name === "cosine" ? cosineWithWarmup(lr, warmupSteps, totalSteps) : constantWithWarmup(lr, warmupSteps);
 }
 
-/** Linear warmup, constant until `decayStart`, then a half-cosine decay to 0 at `totalSteps`: the rate
- * settles the weights at the end without changing anything before `decayStart`. */
-export function constantThenCosine(lr: number, warmupSteps: number, decayStart: number, totalSteps: number): LearningRateSchedule {
+/** Linear warmup, constant until `decayStart`, then a half-cosine decay from `lr` to `minLr` at `totalSteps`: a
+ * late start settles the weights at the end without changing anything before it. */
+export function constantThenCosine(lr: number, warmupSteps: number, decayStart: number, totalSteps: number, minLr = 0): LearningRateSchedule {
   const start = Math.max(warmupSteps, decayStart);
   const warm = constantWithWarmup(lr, warmupSteps);
   return (step) => {
     if (step < start) return warm(step);
     const progress = Math.min(1, (step - start) / Math.max(1, totalSteps - start));
-    return 0.5 * lr * (1 + Math.cos(Math.PI * progress));
+    return minLr + 0.5 * (lr - minLr) * (1 + Math.cos(Math.PI * progress));
   };
 }
 
 /** Linear warmup, then a half-cosine decay from `lr` to `minLr` at `totalSteps`. */
 export function cosineWithWarmup(lr: number, warmupSteps: number, totalSteps: number, minLr = 0): LearningRateSchedule {
-  return (step) => {
-    if (warmupSteps > 0 && step < warmupSteps) return (lr * (step + 1)) / warmupSteps;
-    const progress = Math.min(1, (step - warmupSteps) / Math.max(1, totalSteps - warmupSteps));
-    return minLr + 0.5 * (lr - minLr) * (1 + Math.cos(Math.PI * progress));
-  };
+  return constantThenCosine(lr, warmupSteps, warmupSteps, totalSteps, minLr);
 }
