@@ -4,11 +4,16 @@
  *  - MaskedExecutor (training): every layer is computed and blended with a per-sample mask column
  *    m [B] (each sample has its own timestep, hence its own row of the mask table). Masks may be
  *    soft or hard; the blend is differentiable with respect to m and to the layer.
+ *  - SubsetExecutor (training with hard masks, the UNet step): each layer runs only on the samples
+ *    whose mask keeps it and passes the others through, so a layer pruned for a sample costs
+ *    nothing in its forward or backward. Per-sample ops only (GroupNorm, attention within a sample)
+ *    make this exact: the same outputs and gradients as the blend up to float summation order.
  *  - SkippingExecutor (inference): one hard mask for the whole call; a layer with m = 0 is not
  *    executed at all, and a skipped decoder resnet drops its skip feature.
- * With hard masks both give the same output (test/alter/masked.test.ts).
+ * With hard masks all three give the same output (test/alter/masked.test.ts).
  */
-import type { Tensor } from "../engine/tensor.js";
+import { Tensor } from "../engine/tensor.js";
+import { replaceRows, selectRows } from "../engine/ops/indexing.js";
 import { concat } from "../engine/ops/layout.js";
 import { denseExecutor, type LayerExecutor } from "../models/layer-executor.js";
 import type { ResnetBlock2D } from "../models/resnet.js";
@@ -47,6 +52,49 @@ export class MaskedExecutor implements LayerExecutor {
     const m = this.#column(name);
     const f = denseExecutor.transformerBlock(name, block, h, context);
     return m === null ? f : blend(h, f, m);
+  }
+}
+
+export class SubsetExecutor implements LayerExecutor {
+  readonly #kept = new Map<string, Tensor | null>();
+
+  /**
+   * @param index layer name -> column of `masks`
+   * @param masks [B, N_L] hard per-sample masks (0 or 1; not differentiated)
+   */
+  constructor(readonly index: ReadonlyMap<string, number>, readonly masks: Tensor) {
+    const bad = masks.f32.find((v) => v !== 0 && v !== 1);
+    if (bad !== undefined) throw new Error(`SubsetExecutor: masks must be hard (0 or 1), found ${bad}; use MaskedExecutor for soft masks`);
+  }
+
+  /** The samples that run layer `name` (null: all of them, as for a layer that is not prunable). */
+  #rows(name: string): Tensor | null {
+    const cached = this.#kept.get(name);
+    if (cached !== undefined) return cached;
+    const column = this.index.get(name);
+    let rows: Tensor | null = null;
+    if (column !== undefined) {
+      const [B, layers] = this.masks.shape;
+      const kept = Array.from({ length: B }, (_, b) => b).filter((b) => this.masks.f32[b * layers + column] === 1);
+      rows = kept.length === B ? null : Tensor.int32(kept);
+    }
+    this.#kept.set(name, rows);
+    return rows;
+  }
+
+  resnet(name: string, block: ResnetBlock2D, h: Tensor, temb: Tensor, skip: Tensor | null): Tensor {
+    const rows = this.#rows(name);
+    if (rows === null) return denseExecutor.resnet(name, block, h, temb, skip);
+    if (rows.size === 0) return h;
+    const f = denseExecutor.resnet(name, block, selectRows(h, rows), selectRows(temb, rows), skip === null ? null : selectRows(skip, rows));
+    return replaceRows(h, rows, f);
+  }
+
+  transformerBlock(name: string, block: BasicTransformerBlock, h: Tensor, context: Tensor | null): Tensor {
+    const rows = this.#rows(name);
+    if (rows === null) return denseExecutor.transformerBlock(name, block, h, context);
+    if (rows.size === 0) return h;
+    return replaceRows(h, rows, denseExecutor.transformerBlock(name, block, selectRows(h, rows), context === null ? null : selectRows(context, rows)));
   }
 }
 

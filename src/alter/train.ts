@@ -41,7 +41,7 @@ import { residentMiB } from "../util/progress.js";
 import { HyperNetwork, expertIds } from "./hypernet.js";
 import { balanceLoss, budgetConversion, denoisingLoss, featureDistillation, outputDistillation, ratioLoss } from "./losses.js";
 import { prunableLayers, prunableShare, type PrunableLayer } from "./layers.js";
-import { layerIndex, MaskedExecutor } from "./masked.js";
+import { layerIndex, MaskedExecutor, SubsetExecutor } from "./masked.js";
 import { PLAN_FILE, PLAN_VERSION, withRealisedRatios, writePlan, type AlterPlan } from "./plan.js";
 
 export type PruneMethod = "alter" | "static" | "manual" | "two-stage";
@@ -330,10 +330,14 @@ export async function trainPruned(run: PruneRun): Promise<PruneResult> {
     return { timesteps, noisy, target, context, teacherOut, teacherFeatures };
   };
 
-  /** The performance loss of the student with per-sample masks; returns its terms. */
-  const performance = (batch: ReturnType<typeof makeBatch>, masks: Tensor) => {
+  /**
+   * The performance loss of the student with per-sample masks; returns its terms. The hypernetwork
+   * step blends every layer (its masks need gradients); the UNet step's hard masks run each layer
+   * only on the samples that keep it (exact, and a pruned layer costs nothing).
+   */
+  const performance = (batch: ReturnType<typeof makeBatch>, executor: MaskedExecutor | SubsetExecutor) => {
     const features: Tensor[] = [];
-    const out = student.forward(batch.noisy, batch.timesteps, batch.context, { executor: new MaskedExecutor(index, masks), features });
+    const out = student.forward(batch.noisy, batch.timesteps, batch.context, { executor, features });
     const den = denoisingLoss(out, batch.target);
     const outKd = outputDistillation(out, batch.teacherOut);
     let featKd = featureDistillation(features, batch.teacherFeatures, s.normalizeFeatures);
@@ -363,7 +367,7 @@ export async function trainPruned(run: PruneRun): Promise<PruneResult> {
         const noise = noiseScale(hyperStep, s.hyperSteps, s.noiseAnneal);
         const relaxed = hyper.forward(s.variant === "paper" ? "straight-through" : "soft", rng, noise);
         const table = fixed === null ? relaxed.table : oneHotRouting(routerIds, experts).matmul(relaxed.expertMasks);
-        const perf = performance(batch, gatherRows(table, Tensor.int32(batch.timesteps)));
+        const perf = performance(batch, new MaskedExecutor(index, gatherRows(table, Tensor.int32(batch.timesteps))));
         const ratio = ratioLoss(table, costs, targetPrunable);
         let loss = perf.loss.add(ratio.loss.mul(s.lambdaRatio));
         let bal = 0;
@@ -391,8 +395,7 @@ export async function trainPruned(run: PruneRun): Promise<PruneResult> {
       unetOpt.lr = unetSchedule(step);
       unetOpt.zeroGrad();
       const batch = makeBatch(images, labels);
-      const masks = gatherRows(hardTable(), Tensor.int32(batch.timesteps));
-      const perf = performance(batch, masks);
+      const perf = performance(batch, new SubsetExecutor(index, gatherRows(hardTable(), Tensor.int32(batch.timesteps))));
       const value = perf.loss.item();
       checkFinite("the UNet loss", value, step, { denoise: perf.den, output_kd: perf.out, feature_kd: perf.feat });
       perf.loss.backward();

@@ -1,6 +1,7 @@
 /**
  * Prunable layers and masked execution: SD-2.1's 34 layers in the official order, and the
- * inference path (real skipping) agreeing with the training path (blending) for hard masks.
+ * inference path (real skipping) and the subset path (the UNet step) agreeing with the training
+ * path (blending) for hard masks.
  */
 import { describe, test } from "node:test";
 import assert from "node:assert/strict";
@@ -9,7 +10,7 @@ import { Generator, Tensor, noGrad, withMetaTensors } from "../../src/engine/ind
 import { readUNetConfig, parseUNetConfig } from "../../src/models/config.js";
 import { UNet2DConditionModel } from "../../src/models/unet-2d-condition.js";
 import { prunableLayers, prunableShare } from "../../src/alter/layers.js";
-import { layerIndex, MaskedExecutor, SkippingExecutor } from "../../src/alter/masked.js";
+import { layerIndex, MaskedExecutor, SkippingExecutor, SubsetExecutor } from "../../src/alter/masked.js";
 import { ResnetBlock2D } from "../../src/models/resnet.js";
 import { assertClose } from "../helpers/gradcheck.js";
 
@@ -71,6 +72,34 @@ describe("masked execution", () => {
       const one = noGrad(() => unet.forward(x.slice(0, i, i + 1), [timesteps[i]], context.slice(0, i, i + 1), { executor: new SkippingExecutor(index, keep) }));
       assertClose(mixed.f32.subarray(i * sizeOf, (i + 1) * sizeOf), one.f32, 1e-5, 1e-5, `sample ${i}`);
     });
+  });
+
+  test("subset execution (the UNet step) gives the blend's outputs, features and gradients", () => {
+    // Per-sample rows mixing kept, pruned and all-kept layers, so every branch of the executor runs.
+    const rows = [0, 1, 2].map(() => Array.from(gen.uniform(layers.length), (u) => (u < 0.4 ? 0 : 1)));
+    rows[2][0] = rows[1][0] = rows[0][0] = 1;
+    rows[2][1] = rows[1][1] = rows[0][1] = 0;
+    const masks = Tensor.from(rows.flat(), [3, layers.length]);
+    const run = (executor: MaskedExecutor | SubsetExecutor) => {
+      for (const p of unet.parameters()) p.grad = null;
+      const input = x.clone().requireGrad();
+      const features: Tensor[] = [];
+      const out = unet.forward(input, timesteps, context, { executor, features });
+      out.square().mean().add(features[1].square().mean()).backward();
+      return { out: out.f32, features: features.map((f) => f.f32), input: input.grad!.f32, params: unet.parameters().map((p) => p.grad?.f32 ?? null) };
+    };
+    const blended = run(new MaskedExecutor(index, masks));
+    const subset = run(new SubsetExecutor(index, masks));
+    assertClose(subset.out, blended.out, 1e-5, 1e-5, "output");
+    subset.features.forEach((f, i) => assertClose(f, blended.features[i], 1e-5, 1e-5, `feature ${i}`));
+    assertClose(subset.input, blended.input, 1e-5, 1e-4, "input gradient");
+    subset.params.forEach((g, i) => {
+      const expected = blended.params[i];
+      if (g === null) assert.ok(expected === null || expected.every((v) => v === 0), `parameter ${i}: the blend has a gradient the subset lacks`);
+      else assertClose(g, expected ?? new Float32Array(g.length), 1e-5, 1e-4, `parameter ${i} gradient`);
+    });
+    for (const p of unet.parameters()) p.grad = null;
+    assert.throws(() => new SubsetExecutor(index, Tensor.full([3, layers.length], 0.7)), /masks must be hard/);
   });
 
   test("skipping really skips: a skipped layer is never called", () => {

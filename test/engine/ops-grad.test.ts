@@ -135,6 +135,17 @@ describe("indexing, dropout and losses", () => {
     const idx = Tensor.int32([2, 0, 2, 1]);
     gradCheck("gatherRows", [randn([3, 4], 83)], (t) => F.gatherRows(t, idx));
   });
+  test("selectRows and replaceRows (a layer run on some samples of a batch)", () => {
+    const rows = Tensor.int32([3, 0]);
+    gradCheck("selectRows", [randn([4, 2, 3], 88)], (x) => F.selectRows(x, rows));
+    gradCheck("replaceRows", [randn([4, 2, 3], 89), randn([2, 2, 3], 90)], (base, values) => F.replaceRows(base, rows, values));
+    const base = randn([4, 2], 91), values = randn([2, 2], 92);
+    const out = F.replaceRows(base, rows, values).f32;
+    assert.deepEqual(Array.from(out.subarray(6, 8)), Array.from(values.f32.subarray(0, 2)), "row 3 <- values[0]");
+    assert.deepEqual(Array.from(out.subarray(2, 6)), Array.from(base.f32.subarray(2, 6)), "rows 1 and 2 kept");
+    assert.throws(() => F.replaceRows(base, Tensor.int32([1, 1]), values), /distinct/);
+    assert.throws(() => F.replaceRows(base, rows, randn([3, 2], 93)), /values must be \[2, 2\]/);
+  });
   test("dropout uses the same mask for the same seed", () => {
     gradCheck("dropout", [randn([20], 84)], (x) => F.dropout(x, 0.3, new Generator(5)));
     const kept = F.dropout(Tensor.ones([1000]), 0.25, new Generator(6)).f32;

@@ -1,6 +1,7 @@
 /**
  * @file Row gathers: embedding lookup and per-sample row selection (index a table by a batch of
- * integer timesteps), plus one-hot encoding. Indices are int32 tensors and are range-checked.
+ * integer timesteps), a batch subset and its write-back (run a layer on some samples only), plus
+ * one-hot encoding. Indices are int32 tensors and are range-checked.
  */
 import { record } from "../autograd.js";
 import { kernels } from "../kernels/index.js";
@@ -28,6 +29,39 @@ export function gatherRows(table: Tensor, indices: Tensor): Tensor {
     const dtable = Tensor.zeros(table.shape);
     kernels.scatterAddRows(indices.size, D, g.f32, indices.i32, dtable.f32);
     return [dtable];
+  });
+}
+
+/** The samples `rows` of x along its first axis: x [B, ...] -> [rows.length, ...]. */
+export function selectRows(x: Tensor, rows: Tensor): Tensor {
+  if (x.rank === 0) throw new Error("selectRows: x must have a batch axis");
+  const B = x.shape[0];
+  return gatherRows(x.reshape([B, x.size / B]), rows).reshape([rows.size, ...x.shape.slice(1)]);
+}
+
+/**
+ * base with its samples `rows` (distinct) replaced by values [rows.length, ...]: the inverse of
+ * selectRows. The gradient of base is zero on the replaced rows; values get theirs.
+ */
+export function replaceRows(base: Tensor, rows: Tensor, values: Tensor): Tensor {
+  const B = base.shape[0], D = base.size / B;
+  const expected = [rows.size, ...base.shape.slice(1)];
+  if (values.rank !== base.rank || values.shape.some((d, i) => d !== expected[i])) {
+    throw new Error(`replaceRows: values must be ${formatShape(expected)}, got ${formatShape(values.shape)}`);
+  }
+  checkIndices(rows, B, "replaceRows");
+  const idx = rows.i32;
+  if (new Set(idx).size !== idx.length) throw new Error("replaceRows: rows must be distinct");
+  const out = Tensor.empty(base.shape);
+  out.f32.set(base.f32);
+  for (let j = 0; j < idx.length; j++) out.f32.set(values.f32.subarray(j * D, (j + 1) * D), idx[j] * D);
+  return record(out, [base, values], "replaceRows", (g) => {
+    const dbase = Tensor.empty(base.shape);
+    dbase.f32.set(g.f32);
+    for (let j = 0; j < idx.length; j++) dbase.f32.fill(0, idx[j] * D, (idx[j] + 1) * D);
+    const dvalues = Tensor.empty(values.shape);
+    for (let j = 0; j < idx.length; j++) dvalues.f32.set(g.f32.subarray(idx[j] * D, (idx[j] + 1) * D), j * D);
+    return [base.requiresGrad ? dbase : null, values.requiresGrad ? dvalues : null];
   });
 }
 
