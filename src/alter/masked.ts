@@ -56,6 +56,7 @@ export class MaskedExecutor implements LayerExecutor {
 }
 
 export class SubsetExecutor implements LayerExecutor {
+  /** Each layer's kept rows, made on first use: an executor serves one forward (its tensors live in that step's scope). */
   readonly #kept = new Map<string, Tensor | null>();
 
   /**
