@@ -9,6 +9,7 @@ import { registerTrainTeacher } from "./commands/train-teacher.js";
 import { registerSample } from "./commands/sample.js";
 import { registerMacs } from "./commands/macs.js";
 import { registerPrune } from "./commands/prune.js";
+import { registerCalibrate } from "./commands/calibrate.js";
 import { registerEval } from "./commands/eval.js";
 import { registerReport } from "./commands/report.js";
 import { registerTables } from "./commands/tables.js";
@@ -29,6 +30,7 @@ export function buildProgram(): Command {
   registerTrainTeacher(program);
   registerSample(program);
   registerPrune(program);
+  registerCalibrate(program);
   registerTrainClassifier(program);
   registerEval(program);
   registerTables(program);
