@@ -13,6 +13,7 @@ import { Tensor, Generator, scope, noGrad, keep } from "../engine/index.js";
 import * as F from "../engine/index.js";
 import { Conv2d, GroupNorm, LayerNorm, Linear } from "../nn/layers.js";
 import { Module } from "../nn/module.js";
+import { median, time } from "./timing.js";
 import { AdamW } from "../nn/optim.js";
 
 export interface BenchResult {
@@ -30,23 +31,6 @@ export interface BenchOptions {
   memorySteps?: number;
   onResult?: (r: BenchResult) => void;
   onInfo?: (line: string) => void;
-}
-
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
-}
-
-/** Median wall time of fn in ms after warm-up. Each call runs inside a scope. */
-function time(fn: () => void, repeats: number, warmup = 2): number {
-  for (let i = 0; i < warmup; i++) scope(fn);
-  const samples: number[] = [];
-  for (let i = 0; i < repeats; i++) {
-    const start = process.hrtime.bigint();
-    scope(fn);
-    samples.push(Number(process.hrtime.bigint() - start) / 1e6);
-  }
-  return median(samples);
 }
 
 /** Conv + GroupNorm + SiLU twice with a residual, then self-attention with a residual. */

@@ -8,13 +8,14 @@
  * every step also pays, and the share of the student's MACs the masks keep.
  */
 import { kernels } from "../engine/kernels/index.js";
-import { Generator, Tensor, noGrad, scope } from "../engine/index.js";
+import { Generator, Tensor, noGrad } from "../engine/index.js";
 import { layerIndex, MaskedExecutor, SubsetExecutor } from "../alter/masked.js";
 import { prunableLayers, prunableShare } from "../alter/layers.js";
 import { featureDistillation, outputDistillation } from "../alter/losses.js";
 import { checkPlanMatchesModel, keptFractions, maskAt, readPlan } from "../alter/plan.js";
 import { ConfigError } from "../models/config.js";
 import { cloneUNet, loadModelFolder } from "../models/pretrained.js";
+import { median, time } from "./timing.js";
 
 export interface UNetStepOptions {
   /** A model folder with a class embedder (the shipped teacher). */
@@ -39,23 +40,6 @@ export interface UNetStepResult {
   subset_ms: number;
   /** subset / blend. */
   ratio: number;
-}
-
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
-}
-
-/** Median wall time in ms of fn (run in a scope), after one warm-up call. */
-function time(fn: () => void, repeats: number): number {
-  scope(fn);
-  const samples: number[] = [];
-  for (let i = 0; i < repeats; i++) {
-    const start = process.hrtime.bigint();
-    scope(fn);
-    samples.push(Number(process.hrtime.bigint() - start) / 1e6);
-  }
-  return median(samples);
 }
 
 export function runUNetStepBenchmark(options: UNetStepOptions): UNetStepResult {
@@ -93,7 +77,7 @@ export function runUNetStepBenchmark(options: UNetStepOptions): UNetStepResult {
   const teacherFeatures: Tensor[] = [];
   const teacherOut = noGrad(() => teacher.forward(x, timesteps, context, { features: teacherFeatures }));
 
-  const teacherForward = time(() => void noGrad(() => teacher.forward(x, timesteps, context)), repeats);
+  const teacherForward = time(() => void noGrad(() => teacher.forward(x, timesteps, context)), repeats, 1);
   // A new executor per step, as in training (SubsetExecutor caches each layer's rows for one step).
   const studentStep = (Executor: typeof MaskedExecutor | typeof SubsetExecutor) => () => {
     const executor = new Executor(index, masks);
@@ -105,8 +89,8 @@ export function runUNetStepBenchmark(options: UNetStepOptions): UNetStepResult {
   // Alternated, so that a noisy machine slows both alike.
   const blend: number[] = [], subset: number[] = [];
   for (let i = 0; i < 3; i++) {
-    blend.push(time(studentStep(MaskedExecutor), Math.ceil(repeats / 3)));
-    subset.push(time(studentStep(SubsetExecutor), Math.ceil(repeats / 3)));
+    blend.push(time(studentStep(MaskedExecutor), Math.ceil(repeats / 3), 1));
+    subset.push(time(studentStep(SubsetExecutor), Math.ceil(repeats / 3), 1));
   }
   const blendMs = median(blend), subsetMs = median(subset);
   return { threads: kernels.numThreads(), batch, masks: masksLabel, kept_macs: keptMacs, teacher_forward_ms: teacherForward, blend_ms: blendMs, subset_ms: subsetMs, ratio: subsetMs / blendMs };
