@@ -47,6 +47,7 @@ const meanSquare = (a: Tensor, b: Tensor): number => {
 export function measureExpertErrors(options: {
   teacher: UNet2DConditionModel;
   student: UNet2DConditionModel;
+  /** The class embedder both use (alter prune keeps the teacher's, frozen). */
   embedder: ClassEmbedder;
   scheduler: Scheduler;
   /** What the models predict (the teacher's error is taken against that target). */
