@@ -39,6 +39,7 @@ import { InterruptFlag, yieldToEventLoop } from "../util/interrupt.js";
 import { faults, injectGradientFault } from "../util/faults.js";
 import { residentMiB } from "../util/progress.js";
 import { HyperNetwork, expertIds } from "./hypernet.js";
+import { calibrateRouter, calibrationGrid, measureExpertErrors } from "./calibrate.js";
 import { balanceLoss, budgetConversion, denoisingLoss, featureDistillation, outputDistillation, ratioLoss } from "./losses.js";
 import { prunableLayers, prunableShare, type PrunableLayer } from "./layers.js";
 import { layerIndex, MaskedExecutor, SubsetExecutor } from "./masked.js";
@@ -78,6 +79,10 @@ export interface PruneSettings {
    * linearly to 0 (0: never, the paper). The ratio loss then sees the deterministic plan that is
    * frozen, which otherwise keeps less than the noisy masks it holds at the budget (docs/alter.md §5). */
   noiseAnneal: number;
+  /** Re-choose the router when the plan freezes from every expert's measured error against the
+   * teacher, within the plan's MACs (`alter calibrate` at T_end, so the fine-tuning trains the
+   * calibrated plan; not in the paper; alter and two-stage only). */
+  calibrateAtFreeze: boolean;
   warmupSteps: number;
   weightDecay: number;
   gradClip: number;
@@ -122,6 +127,7 @@ export const DEFAULT_PRUNE_SETTINGS: PruneSettings = {
   // Chosen on the validation split (docs/alter.md section 7): without it the frozen plan keeps less than
   // the budget (56 % for 0.65), with it the plan meets the budget and the Fréchet distance halves.
   noiseAnneal: 0.25,
+  calibrateAtFreeze: false,
   warmupSteps: 50,
   weightDecay: 0.01,
   gradClip: 1.0,
@@ -233,6 +239,9 @@ export async function trainPruned(run: PruneRun): Promise<PruneResult> {
 
   const experts = s.method === "static" ? 1 : s.experts;
   const fixed = fixedRouting(s.method, experts, T);
+  if (s.calibrateAtFreeze && fixed !== null) {
+    throw new PruneError(`--calibrate-at-freeze re-chooses a learned router; --method ${s.method} has fixed routing (use alter or two-stage)`);
+  }
   const init = new Generator(s.seed);
   const hyper = new HyperNetwork({ numExperts: experts, numLayers: layers.length, timeTable: student.timeProjection(Array.from({ length: T }, (_, t) => t)), generator: init.fork(20) });
   const unetParams = student.parameters();
@@ -270,8 +279,9 @@ export async function trainPruned(run: PruneRun): Promise<PruneResult> {
   if (run.resume) {
     const ckpt = loadCheckpoint(checkpointPath);
     const state = ckpt.state as unknown as PruneState;
-    // Checkpoints from before these settings existed ran constant learning rates, no noise annealing and no average.
-    const saved = Object.assign({}, s, { hyperLrSchedule: "constant", noiseAnneal: 0, unetLrSchedule: "constant", emaDecay: 0 }, state.settings, { steps: 0 });
+    // Checkpoints from before these settings existed ran constant learning rates, no noise annealing, no average
+    // and no calibration.
+    const saved = Object.assign({}, s, { hyperLrSchedule: "constant", noiseAnneal: 0, unetLrSchedule: "constant", emaDecay: 0, calibrateAtFreeze: false }, state.settings, { steps: 0 });
     if (JSON.stringify(saved) !== JSON.stringify({ ...s, steps: 0 })) {
       throw new PruneError(`${ckpt.path}: the checkpoint was made with different settings; resume with the original flags (only --steps may change) or use a new --out folder`);
     }
@@ -415,6 +425,29 @@ export async function trainPruned(run: PruneRun): Promise<PruneResult> {
       settings: { ...s, prunable_share: share, context_length: embedder.config.num_tokens, resolution: size },
     });
 
+  /** Re-chooses the router by measured error (src/alter/calibrate.ts) on fixed training images, with its own noise. */
+  const calibrateAtFreeze = (): void => {
+    const before = currentPlan();
+    const n = Math.min(32, data.count), size = data.height * data.width * data.channels;
+    student.eval();
+    const errors = scope(() =>
+      measureExpertErrors({
+        teacher: teacherUnet, student, embedder, scheduler: noiseScheduler, prediction, plan: before,
+        images: Tensor.from(data.images.subarray(0, n * size), [n, data.height, data.width, data.channels]),
+        labels: data.labels.subarray(0, n), grid: calibrationGrid(T, 10), seed: s.seed + 1,
+      }),
+    );
+    student.train();
+    const calibrated = calibrateRouter(before, errors, "relative");
+    routerIds = Int32Array.from(calibrated.plan.router);
+    if (!run.silent) {
+      process.stderr.write(
+        `\nalter: router calibrated at T_end: summed relative error ${calibrated.objectiveBefore.toFixed(3)} -> ${calibrated.objectiveAfter.toFixed(3)}, ` +
+          `MACs kept ${(100 * before.realised_ratio).toFixed(2)}% -> ${(100 * calibrated.plan.realised_ratio).toFixed(2)}%\n`,
+      );
+    }
+  };
+
   const interrupt = new InterruptFlag().install(() => {
     if (!run.silent) process.stderr.write("\nalter: interrupt received, writing a checkpoint at the end of this step (Ctrl-C again to quit without one)\n");
   });
@@ -436,6 +469,7 @@ export async function trainPruned(run: PruneRun): Promise<PruneResult> {
         refreshTable();
       } else if (!frozen) {
         frozen = true; // T_end reached: the table is the final plan from here on
+        if (s.calibrateAtFreeze) calibrateAtFreeze();
       }
       // The average follows the fine-tuning with the final plan only: it restarts from the weights of
       // the first frozen step, so weights trained for masks the plan no longer uses are not in it.

@@ -112,6 +112,23 @@ describe("alter prune (tiny end to end)", () => {
     await assert.rejects(trainPruned({ teacher: loadModelFolder(teacherDir), data, outDir: cosDir, settings: { ...cos, emaDecay: 1 }, silent: true }), /--ema-decay 1: must be in \[0, 1\)/);
   });
 
+  test("--calibrate-at-freeze re-chooses the router at T_end within the plan's MACs; the experts are the plain run's", async () => {
+    const base = { ...settings, steps: 8, hyperSteps: 5, emaDecay: 0, checkpointEvery: 100 };
+    const plainDir = mkdtempSync(join(tmpdir(), "alter-prune-plain-"));
+    const calDir = mkdtempSync(join(tmpdir(), "alter-prune-cal-"));
+    const plain = await trainPruned({ teacher: loadModelFolder(teacherDir), data, outDir: plainDir, settings: base, silent: true });
+    const cal = await trainPruned({ teacher: loadModelFolder(teacherDir), data, outDir: calDir, settings: { ...base, calibrateAtFreeze: true }, silent: true });
+    assert.deepEqual(cal.plan.experts, plain.plan.experts, "the hypernetwork phase is the same");
+    assert.ok(cal.plan.realised_ratio <= plain.plan.realised_ratio + 1e-12, `${cal.plan.realised_ratio} > ${plain.plan.realised_ratio}`);
+    assert.notDeepEqual(cal.plan.router, plain.plan.router);
+    // Every timestep takes its nearest grid point (5, 15, ...; ties to the earlier), so the router only changes at t = 11, 21, ...
+    for (let t = 1; t < 1000; t++) if (t % 10 !== 1) assert.equal(cal.plan.router[t], cal.plan.router[t - 1], `t ${t}`);
+    await assert.rejects(
+      trainPruned({ teacher: loadModelFolder(teacherDir), data, outDir: mkdtempSync(join(tmpdir(), "alter-prune-")), settings: { ...base, method: "manual", calibrateAtFreeze: true }, silent: true }),
+      /--calibrate-at-freeze re-chooses a learned router; --method manual/,
+    );
+  });
+
   test("the budget loss drives the kept ratio from 1 towards the target; several experts are used", () => {
     const plan = result.plan;
     assert.ok(Math.abs(plan.realised_ratio - settings.ratio) < 0.12, `realised ${plan.realised_ratio} vs target ${settings.ratio}`);

@@ -30,6 +30,7 @@ export function registerPrune(program: Command): void {
     .option("--lr-hyper <x>", "hypernetwork learning rate", floatOption("--lr-hyper", 0, 1, true), d.lrHyper)
     .option("--lr-hyper-schedule <name>", "after warmup: constant (the official script) or cosine (decays to 0 at T_end)", choice("--lr-hyper-schedule", SCHEDULE_NAMES), d.hyperLrSchedule)
     .option("--noise-anneal <f>", "decay the hypernetwork's Gumbel noise linearly to 0 over the last fraction f of T_end, so the budget is met by the deterministic plan that is frozen (0: never, the paper)", floatOption("--noise-anneal", 0, 1), d.noiseAnneal)
+    .option("--calibrate-at-freeze", "when the plan freezes at T_end, re-choose the router from every expert's measured error against the teacher within the plan's MACs (alter calibrate, before the fine-tuning; not in the paper)")
     .option("--warmup <n>", "warmup steps of both optimizers", intOption("--warmup", 0), d.warmupSteps)
     .option("--variant <v>", "relaxation: paper (straight-through, deterministic plan) or reference (soft, sampled plan, as the official code)", choice("--variant", VARIANTS), d.variant)
     .option("--method <m>", "alter, or an ablation baseline: static, manual, two-stage", choice("--method", METHODS), d.method)
@@ -52,7 +53,7 @@ export function registerPrune(program: Command): void {
         method: o.method as PruneMethod, variant: o.variant as PruneVariant, ratio: o.ratio as number, experts: o.experts as number,
         steps: o.steps as number, hyperSteps: o.hyperSteps as number, batchSize: o.batch as number, lrUnet: o.lrUnet as number,
         unetLrSchedule: o.lrUnetSchedule as PruneSettings["unetLrSchedule"], emaDecay: o.emaDecay as number,
-        lrHyper: o.lrHyper as number, hyperLrSchedule: o.lrHyperSchedule as PruneSettings["hyperLrSchedule"], noiseAnneal: o.noiseAnneal as number, warmupSteps: o.warmup as number, lambdaDenoise: o.lambdaDenoise as number,
+        lrHyper: o.lrHyper as number, hyperLrSchedule: o.lrHyperSchedule as PruneSettings["hyperLrSchedule"], noiseAnneal: o.noiseAnneal as number, calibrateAtFreeze: Boolean(o.calibrateAtFreeze), warmupSteps: o.warmup as number, lambdaDenoise: o.lambdaDenoise as number,
         lambdaOutput: o.lambdaOutput as number, lambdaFeature: o.lambdaFeature as number, normalizeFeatures: Boolean(o.normalizeFeatures),
         lambdaRatio: o.lambdaRatio as number, lambdaBalance: o.lambdaBalance as number, seed: o.seed as number,
         checkpointEvery: o.checkpointEvery as number, holdout: o.holdout as number,
