@@ -15,9 +15,10 @@
  */
 import { Generator, Tensor, noGrad, scope } from "../engine/index.js";
 import type { ClassEmbedder } from "../models/embeddings.js";
+import type { Dataset } from "../data/fashion-mnist.js";
 import type { UNet2DConditionModel } from "../models/unet-2d-condition.js";
 import type { PredictionType, Scheduler } from "../diffusion/scheduler.js";
-import { SkippingExecutor } from "./masked.js";
+import { expertExecutors } from "./inference.js";
 import { keptFractions, withRealisedRatios, type AlterPlan } from "./plan.js";
 
 export const CALIBRATION_OBJECTIVES = ["absolute", "relative"] as const;
@@ -53,29 +54,30 @@ export function measureExpertErrors(options: {
   /** What the models predict (the teacher's error is taken against that target). */
   prediction: PredictionType;
   plan: AlterPlan;
-  /** [B, H, W, C] training images in [-1, 1] and their labels. */
-  images: Tensor;
-  labels: Int32Array;
+  /** Training images: the first `count` of them are used. */
+  data: Dataset;
+  count: number;
   grid: number[];
   seed: number;
   onPoint?: () => void;
 }): ExpertErrors {
-  const { teacher, student, plan, images } = options;
-  const index = new Map(plan.layers.map((l, i) => [l.name, i]));
-  const B = images.shape[0];
-  const context = noGrad(() => options.embedder.forward(Tensor.int32(options.labels)));
+  const { teacher, student, plan, data } = options;
+  const B = Math.min(options.count, data.count);
+  const images = Tensor.from(data.images.subarray(0, B * data.height * data.width * data.channels), [B, data.height, data.width, data.channels]);
+  const context = noGrad(() => options.embedder.forward(Tensor.int32(data.labels.subarray(0, B))));
+  const experts = expertExecutors(plan);
   const error: number[][] = [], teacherError: number[] = [];
   const gen = new Generator(options.seed);
   for (const t of options.grid) {
     scope(() =>
       noGrad(() => {
         const noise = Tensor.randn(images.shape, gen);
-        const timesteps = new Array<number>(B).fill(t);
-        const noisy = options.scheduler.addNoise(images, noise, Int32Array.from(timesteps));
+        const timesteps = new Array<number>(B).fill(t), t32 = Int32Array.from(timesteps);
+        const noisy = options.scheduler.addNoise(images, noise, t32);
         const target = teacher.forward(noisy, timesteps, context);
-        const truth = options.prediction === "v_prediction" ? options.scheduler.getVelocity(images, noise, Int32Array.from(timesteps)) : options.prediction === "sample" ? images : noise;
+        const truth = options.prediction === "v_prediction" ? options.scheduler.getVelocity(images, noise, t32) : options.prediction === "sample" ? images : noise;
         teacherError.push(meanSquare(target, truth));
-        error.push(plan.experts.map((keep) => meanSquare(student.forward(noisy, timesteps, context, { executor: new SkippingExecutor(index, keep) }), target)));
+        error.push(experts.map((executor) => meanSquare(student.forward(noisy, timesteps, context, { executor }), target)));
       }),
     );
     options.onPoint?.();

@@ -22,11 +22,16 @@ export function loadPlanFor(modelDir: string, unet: UNet2DConditionModel): Alter
   return plan;
 }
 
-/** A per-timestep executor factory for the sampling pipeline (one SkippingExecutor per expert). */
-export function planExecutors(plan: AlterPlan): (timestep: number) => LayerExecutor {
+/** One SkippingExecutor per expert of the plan, in expert order. */
+export function expertExecutors(plan: AlterPlan): SkippingExecutor[] {
   const index = new Map(plan.layers.map((l, i) => [l.name, i]));
-  const executors = plan.experts.map((mask) => new SkippingExecutor(index, mask));
-  return (t) => executors[plan.router[Math.round(t)]] ?? new SkippingExecutor(index, maskAt(plan, t));
+  return plan.experts.map((mask) => new SkippingExecutor(index, mask));
+}
+
+/** A per-timestep executor factory for the sampling pipeline (the routed expert's executor). */
+export function planExecutors(plan: AlterPlan): (timestep: number) => LayerExecutor {
+  const executors = expertExecutors(plan);
+  return (t) => executors[plan.router[Math.round(t)]] ?? new SkippingExecutor(executors[0].index, maskAt(plan, t));
 }
 
 /** MACs of one UNet evaluation at each given timestep under the plan, and their sum. */

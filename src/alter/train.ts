@@ -428,13 +428,11 @@ export async function trainPruned(run: PruneRun): Promise<PruneResult> {
   /** Re-chooses the router by measured error (src/alter/calibrate.ts) on fixed training images, with its own noise. */
   const calibrateAtFreeze = (): void => {
     const before = currentPlan();
-    const n = Math.min(32, data.count), size = data.height * data.width * data.channels;
     student.eval();
     const errors = scope(() =>
       measureExpertErrors({
         teacher: teacherUnet, student, embedder, scheduler: noiseScheduler, prediction, plan: before,
-        images: Tensor.from(data.images.subarray(0, n * size), [n, data.height, data.width, data.channels]),
-        labels: data.labels.subarray(0, n), grid: calibrationGrid(T, 10), seed: s.seed + 1,
+        data, count: 32, grid: calibrationGrid(T, 10), seed: s.seed + 1,
       }),
     );
     student.train();

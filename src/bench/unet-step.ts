@@ -49,8 +49,9 @@ export function runUNetStepBenchmark(options: UNetStepOptions): UNetStepResult {
   const teacher = folder.unet.requiresGrad(false).eval();
   const student = cloneUNet(teacher).train();
   const size = student.config.sample_size, tokens = folder.classEmbedder.config.num_tokens;
-  const layers = prunableLayers(student, student.countMacs(size, size, tokens));
-  const { totalMacs } = prunableShare(layers, student.countMacs(size, size, tokens));
+  const macs = student.countMacs(size, size, tokens);
+  const layers = prunableLayers(student, macs);
+  const { totalMacs } = prunableShare(layers, macs);
   const index = layerIndex(layers);
 
   const gen = new Generator(options.seed ?? 0);
@@ -66,8 +67,7 @@ export function runUNetStepBenchmark(options: UNetStepOptions): UNetStepResult {
     rows = timesteps.map(() => Array.from(gen.uniform(layers.length), (u) => (u < keep ? 1 : 0)));
     masksLabel = `random, each layer kept with probability ${keep}`;
   }
-  const planLayers = layers.map((l) => ({ name: l.name, kind: l.kind, macs: l.macs }));
-  const keptMacs = rows.reduce((s, r) => s + keptFractions(r, planLayers, totalMacs).total, 0) / batch;
+  const keptMacs = rows.reduce((s, r) => s + keptFractions(r, layers, totalMacs).total, 0) / batch;
   const masks = Tensor.from(rows.flat(), [batch, layers.length]);
 
   const channels = student.config.in_channels;

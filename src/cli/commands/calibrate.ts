@@ -5,7 +5,6 @@
 import type { Command } from "commander";
 import { cpSync, existsSync, mkdirSync, readdirSync, renameSync, rmSync } from "node:fs";
 import { join } from "node:path";
-import { Tensor } from "../../engine/index.js";
 import { loadModelFolder } from "../../models/pretrained.js";
 import { loadImageDataset, splitValidation } from "../../data/fashion-mnist.js";
 import { createScheduler, validateSchedulerConfig } from "../../diffusion/scheduler.js";
@@ -53,13 +52,11 @@ export function registerCalibrate(program: Command): void {
       if (!Number.isInteger(holdout) || holdout < 0 || holdout >= all.count) throw new UserError(`--holdout ${holdout}: must be an integer in [0, ${all.count - 1}] (the data has ${all.count} images)`);
       const data = splitValidation(all, holdout).train;
       const n = Math.min(o.images as number, data.count);
-      const size = data.height * data.width * data.channels;
-      const images = Tensor.from(data.images.subarray(0, n * size), [n, data.height, data.width, data.channels]);
       const grid = calibrationGrid(T, o.gridStep as number);
       const progress = new ProgressBar({ total: grid.length, label: "calibrate", unit: "timestep" });
       const errors = measureExpertErrors({
         teacher: teacher.unet.eval(), student: model.unet.eval(), embedder: model.classEmbedder, scheduler: createScheduler(schedulerConfig),
-        prediction: schedulerConfig.prediction_type ?? "epsilon", plan, images, labels: data.labels.subarray(0, n), grid, seed: o.seed as number,
+        prediction: schedulerConfig.prediction_type ?? "epsilon", plan, data, count: n, grid, seed: o.seed as number,
         onPoint: () => progress.tick(),
       });
       progress.done();
