@@ -64,6 +64,12 @@ export interface EvalRow {
   target_ratio?: number;
   experts?: number;
   variant?: string;
+  /**
+   * Whether the router was re-chosen by measured error (alter calibrate; not in the paper): after
+   * training (a calibrated copy of a model) or at T_end (prune --calibrate-at-freeze). Absent: the
+   * learned router, as in the paper.
+   */
+  calibration?: "after-training" | "at-freeze";
   steps: number;
   n: number;
   macs_per_image_g: number;
@@ -85,6 +91,13 @@ interface LoadedModel {
   dir: string;
   folder: ModelFolder;
   plan: AlterPlan | null;
+}
+
+/** How a plan's router was chosen, from its settings (see EvalRow.calibration). */
+export function calibrationOf(settings: Record<string, unknown> | undefined): Pick<EvalRow, "calibration"> {
+  if (settings?.calibration !== undefined) return { calibration: "after-training" };
+  if (settings?.calibrateAtFreeze === true) return { calibration: "at-freeze" };
+  return {};
 }
 
 function schedulerFor(model: LoadedModel, sampler: string): Scheduler {
@@ -210,7 +223,7 @@ export function evaluate(o: EvalOptions): EvalRow[] {
         model: model.dir,
         alter: model.plan !== null,
         ...(model.plan !== null
-          ? { method: String(settings?.method ?? "alter"), target_ratio: model.plan.target_ratio, experts: model.plan.experts.length, variant: String(settings?.variant ?? "paper") }
+          ? { method: String(settings?.method ?? "alter"), target_ratio: model.plan.target_ratio, experts: model.plan.experts.length, variant: String(settings?.variant ?? "paper"), ...calibrationOf(settings) }
           : {}),
         steps,
         n: o.n,

@@ -2,7 +2,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { paperTables, tablesMarkdown } from "../../src/eval/tables.js";
-import type { EvalRow } from "../../src/eval/evaluate.js";
+import { calibrationOf, type EvalRow } from "../../src/eval/evaluate.js";
 
 function row(over: Partial<EvalRow>): EvalRow {
   return {
@@ -63,4 +63,29 @@ test("the budget sweep orders runs by the MACs they really kept and says whether
   ]).find((x) => x.id === "table-10")!.verdict;
   assert.match(sweep(12), /p=0\.55 \(50\.0%\) 12\.00; quality falls steadily/);
   assert.match(sweep(8), /not monotone/);
+});
+
+test("calibrated rows stay out of the paper's tables and get their own table and quality target", () => {
+  const calibrated = [
+    row({ model: "a65-cal", alter: true, method: "alter", target_ratio: 0.65, experts: 10, frechet: 8.8, calibration: "after-training" }),
+    row({ model: "a55-cal", alter: true, method: "alter", target_ratio: 0.55, experts: 10, frechet: 12, calibration: "at-freeze" }),
+  ];
+  const tables = Object.fromEntries(paperTables([...rows, ...calibrated]).map((t) => [t.id, t]));
+  // The paper's tables still show the learned-router rows only.
+  assert.deepEqual(tables["table-1-2"]!.rows.map((r) => r[0]).slice(2), ["ALTER p=0.65 N_e=10", "ALTER p=0.60 N_e=10"]);
+  assert.deepEqual(tables["table-10"]!.missing, ["ALTER p=0.55", "ALTER p=0.5"]);
+  const cal = tables["calibration"]!;
+  assert.deepEqual(cal.rows.map((r) => r[0]), ["ALTER p=0.65 N_e=10", "ALTER p=0.65 N_e=10 (calibrated)", "ALTER p=0.55 N_e=10 (calibrated at T_end)"]);
+  assert.match(cal.verdict, /ALTER p=0\.65 N_e=10 \(calibrated\) 8\.80 vs learned 7\.50/);
+  assert.deepEqual(cal.missing, ["ALTER p=0.55 N_e=10 with the learned router"]);
+  const target = tables["targets"]!.rows.find((r) => String(r[0]).includes("router calibration, ours"))!;
+  assert.deepEqual(target, ["ALTER p=0.65 N_e=10 (calibrated), 20 steps: Fréchet no worse than dense-20 (router calibration, ours)", "8.80 vs 9.00", "yes"]);
+});
+
+test("eval rows record how a plan's router was chosen, from the plan's settings", () => {
+  assert.deepEqual(calibrationOf({ method: "alter" }), {});
+  assert.deepEqual(calibrationOf(undefined), {});
+  assert.deepEqual(calibrationOf({ calibrateAtFreeze: true }), { calibration: "at-freeze" });
+  // A calibrated copy of a run calibrated at T_end was last re-routed after training.
+  assert.deepEqual(calibrationOf({ calibrateAtFreeze: true, calibration: { objective: "relative" } }), { calibration: "after-training" });
 });
