@@ -32,6 +32,7 @@ import type { UNet2DConditionModel } from "../models/unet-2d-condition.js";
 import { BatchLoader, type BatchLoaderState } from "../data/loader.js";
 import { splitValidation, type Dataset } from "../data/fashion-mnist.js";
 import { createScheduler, validateSchedulerConfig } from "../diffusion/scheduler.js";
+import { DDPMScheduler } from "../diffusion/scheduling-ddpm.js";
 import { addPrefixed, loadCheckpoint, saveRunCheckpoint, withPrefix } from "../util/checkpoint.js";
 import { JsonlLog } from "../util/jsonl.js";
 import { ProgressBar } from "../util/progress.js";
@@ -40,7 +41,7 @@ import { faults, injectGradientFault } from "../util/faults.js";
 import { residentMiB } from "../util/progress.js";
 import { HyperNetwork, expertIds } from "./hypernet.js";
 import { calibrateRouter, calibrationGrid, measureExpertErrors } from "./calibrate.js";
-import { balanceLoss, budgetConversion, denoisingLoss, featureDistillation, outputDistillation, ratioLoss } from "./losses.js";
+import { balanceLoss, budgetConversion, denoisingLoss, distillationWeights, featureDistillation, outputDistillation, ratioLoss, type DistillWeighting } from "./losses.js";
 import { prunableLayers, prunableShare, type PrunableLayer } from "./layers.js";
 import { layerIndex, MaskedExecutor, SubsetExecutor } from "./masked.js";
 import { PLAN_FILE, PLAN_VERSION, withRealisedRatios, writePlan, type AlterPlan } from "./plan.js";
@@ -90,6 +91,9 @@ export interface PruneSettings {
   lambdaOutput: number;
   lambdaFeature: number;
   normalizeFeatures: boolean;
+  /** Per-timestep weights of the output and feature distillation (losses.ts distillationWeights;
+   * `uniform` is the paper's). */
+  distillWeighting: DistillWeighting;
   lambdaRatio: number;
   lambdaBalance: number;
   labelDropout: number;
@@ -137,6 +141,7 @@ export const DEFAULT_PRUNE_SETTINGS: PruneSettings = {
   // Normalised feature distillation (our departure, docs/alter.md section 4): with plain MSE the
   // hypernetwork did not reach the budget in T_end on our teacher.
   normalizeFeatures: true,
+  distillWeighting: "uniform",
   lambdaRatio: 5,
   lambdaBalance: 1,
   labelDropout: 0.1,
@@ -219,6 +224,9 @@ export async function trainPruned(run: PruneRun): Promise<PruneResult> {
   const noiseScheduler = createScheduler(schedulerConfig);
   const T = schedulerConfig.num_train_timesteps ?? 1000;
   const prediction = schedulerConfig.prediction_type ?? "epsilon";
+  // The training noise schedule's alpha_bar, whatever sampler class the teacher's config names.
+  const alphaBar = new DDPMScheduler({ ...schedulerConfig, _class_name: "DDPMScheduler" }).alphasCumprod;
+  const timestepWeights = distillationWeights(s.distillWeighting, alphaBar);
 
   const teacherUnet = teacher.unet.requiresGrad(false).eval();
   const student: UNet2DConditionModel = cloneUNet(teacherUnet).train();
@@ -279,9 +287,9 @@ export async function trainPruned(run: PruneRun): Promise<PruneResult> {
   if (run.resume) {
     const ckpt = loadCheckpoint(checkpointPath);
     const state = ckpt.state as unknown as PruneState;
-    // Checkpoints from before these settings existed ran constant learning rates, no noise annealing, no average
-    // and no calibration.
-    const saved = Object.assign({}, s, { hyperLrSchedule: "constant", noiseAnneal: 0, unetLrSchedule: "constant", emaDecay: 0, calibrateAtFreeze: false }, state.settings, { steps: 0 });
+    // Checkpoints from before these settings existed ran constant learning rates, no noise annealing, no average,
+    // no calibration and unweighted distillation.
+    const saved = Object.assign({}, s, { hyperLrSchedule: "constant", noiseAnneal: 0, unetLrSchedule: "constant", emaDecay: 0, calibrateAtFreeze: false, distillWeighting: "uniform" }, state.settings, { steps: 0 });
     if (JSON.stringify(saved) !== JSON.stringify({ ...s, steps: 0 })) {
       throw new PruneError(`${ckpt.path}: the checkpoint was made with different settings; resume with the original flags (only --steps may change) or use a new --out folder`);
     }
@@ -349,8 +357,9 @@ export async function trainPruned(run: PruneRun): Promise<PruneResult> {
     const features: Tensor[] = [];
     const out = student.forward(batch.noisy, batch.timesteps, batch.context, { executor, features });
     const den = denoisingLoss(out, batch.target);
-    const outKd = outputDistillation(out, batch.teacherOut);
-    let featKd = featureDistillation(features, batch.teacherFeatures, s.normalizeFeatures);
+    const weights = timestepWeights === null ? undefined : Float32Array.from(batch.timesteps, (t) => timestepWeights[t]!);
+    const outKd = outputDistillation(out, batch.teacherOut, weights);
+    let featKd = featureDistillation(features, batch.teacherFeatures, s.normalizeFeatures, weights);
     if (faults.nanLossStep === step + 1) featKd = featKd.mul(NaN);
     const loss = den.mul(s.lambdaDenoise).add(outKd.mul(s.lambdaOutput)).add(featKd.mul(s.lambdaFeature));
     return { loss, den: den.item(), out: outKd.item(), feat: featKd.item() };

@@ -9,6 +9,7 @@ import {
   balanceLoss,
   budgetConversion,
   denoisingLoss,
+  distillationWeights,
   featureDistillation,
   inverseBudgetConversion,
   outputDistillation,
@@ -289,6 +290,35 @@ describe("losses", () => {
     out.backward();
     assert.ok(s.grad !== null && t.grad === null);
     assert.ok(Math.abs(denoisingLoss(s, t).item() - mse(s, t)) < 1e-5);
+  });
+
+  test("per-timestep distillation weights: mean 1, growing with the noise; weighted losses weigh each sample", () => {
+    assert.equal(distillationWeights("uniform", Float64Array.from([0.9, 0.5])), null);
+    const alphaBar = Float64Array.from([0.99, 0.75, 0.5, 0.01]);
+    const w = distillationWeights("noise-variance", alphaBar)!;
+    const mean = (0.01 + 0.25 + 0.5 + 0.99) / 4;
+    assert.deepEqual(Array.from(w, (v) => Number(v.toFixed(5))), [0.01, 0.25, 0.5, 0.99].map((v) => Number((v / mean).toFixed(5))));
+    assert.throws(() => distillationWeights("noise-variance", Float64Array.from([1, 1])), /no noise/);
+
+    const weights = Float32Array.from([0.5, 2]);
+    const student = [randn([2, 3, 4], 21), randn([2, 5], 22)];
+    const teacher = [randn([2, 3, 4], 23, 2), randn([2, 5], 24, 0.1)];
+    const sampleMse = (a: Tensor, b: Tensor, i: number) => {
+      const n = a.size / 2;
+      let s = 0;
+      for (let k = i * n; k < (i + 1) * n; k++) s += (a.f32[k] - b.f32[k]) ** 2;
+      return s / n;
+    };
+    const weighted = (a: Tensor, b: Tensor) => (0.5 * sampleMse(a, b, 0) + 2 * sampleMse(a, b, 1)) / 2;
+    assert.ok(Math.abs(outputDistillation(student[0], teacher[0], weights).item() - weighted(student[0], teacher[0])) < 1e-4);
+    const power = (t: Tensor) => t.f32.reduce((s, v) => s + v * v, 0) / t.size + 1e-8;
+    // Normalisation still divides by the teacher's unweighted power.
+    const expected = (weighted(student[0], teacher[0]) / power(teacher[0]) + weighted(student[1], teacher[1]) / power(teacher[1])) / 2;
+    assert.ok(Math.abs(featureDistillation(student, teacher, true, weights).item() - expected) / expected < 1e-4);
+    gradCheck("featureDistillation weighted", student, (a, b) => featureDistillation([a, b], teacher, true, weights), { h: 1e-2 });
+    // All-ones weights are the plain loss.
+    assert.ok(Math.abs(outputDistillation(student[0], teacher[0], Float32Array.from([1, 1])).item() - outputDistillation(student[0], teacher[0]).item()) < 1e-6);
+    assert.throws(() => outputDistillation(student[0], teacher[0], Float32Array.from([1])), /1 sample weights for a batch of 2/);
   });
 
   test("budgetConversion: round trip and infeasible budgets", () => {

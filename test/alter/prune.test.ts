@@ -129,6 +129,26 @@ describe("alter prune (tiny end to end)", () => {
     );
   });
 
+  test("--distill-weighting noise-variance weighs the distillation by timestep; a run resumes only with the same weighting", async () => {
+    const base = { ...settings, steps: 4, hyperSteps: 2, emaDecay: 0, checkpointEvery: 2 };
+    const read = (dir: string) => readFileSync(join(dir, "train_log.jsonl"), "utf8").trim().split("\n").map((l) => JSON.parse(l) as { step: number; output_kd?: number; feature_kd?: number });
+    const uniformDir = mkdtempSync(join(tmpdir(), "alter-prune-uw-")), weightedDir = mkdtempSync(join(tmpdir(), "alter-prune-nv-"));
+    await trainPruned({ teacher: loadModelFolder(teacherDir), data, outDir: uniformDir, settings: base, silent: true });
+    const weighted = await trainPruned({ teacher: loadModelFolder(teacherDir), data, outDir: weightedDir, settings: { ...base, distillWeighting: "noise-variance" }, silent: true });
+    assert.equal(weighted.plan.settings.distillWeighting, "noise-variance");
+    // Same seed, data, noise and timesteps: the logs are bit-identical unless the weighting acts (the
+    // student starts as the teacher, so step 1's distillation is 0 either way).
+    const [u, w] = [read(uniformDir), read(weightedDir)];
+    assert.equal(u.length, w.length);
+    assert.equal(u[0]!.output_kd, 0);
+    const last = u.length - 1;
+    assert.ok(u[last]!.output_kd! > 0 && Math.abs(u[last]!.output_kd! - w[last]!.output_kd!) > 1e-3 * u[last]!.output_kd!, `${u[last]!.output_kd} vs ${w[last]!.output_kd}`);
+    await assert.rejects(
+      trainPruned({ teacher: loadModelFolder(teacherDir), data, outDir: weightedDir, settings: { ...base, steps: 6 }, resume: true, silent: true }),
+      /different settings/,
+    );
+  });
+
   test("the budget loss drives the kept ratio from 1 towards the target; several experts are used", () => {
     const plan = result.plan;
     assert.ok(Math.abs(plan.realised_ratio - settings.ratio) < 0.12, `realised ${plan.realised_ratio} vs target ${settings.ratio}`);

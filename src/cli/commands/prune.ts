@@ -7,6 +7,7 @@ import { loadImageDataset } from "../../data/fashion-mnist.js";
 import { DEFAULT_PRUNE_SETTINGS, trainPruned, UNET_SCHEDULE_NAMES, type PruneMethod, type PruneSettings, type PruneVariant } from "../../alter/train.js";
 import { choice, existingDir, floatOption, intOption } from "../options.js";
 import { SCHEDULE_NAMES } from "../../nn/schedule.js";
+import { DISTILL_WEIGHTINGS, type DistillWeighting } from "../../alter/losses.js";
 
 const METHODS: PruneMethod[] = ["alter", "static", "manual", "two-stage"];
 const VARIANTS: PruneVariant[] = ["paper", "reference"];
@@ -39,6 +40,7 @@ export function registerPrune(program: Command): void {
     .option("--lambda-feature <x>", "weight of feature distillation", floatOption("--lambda-feature", 0), d.lambdaFeature)
     .option("--normalize-features", "divide each feature-distillation term by the teacher feature's mean square (default)", d.normalizeFeatures)
     .option("--no-normalize-features", "plain MSE feature distillation, as the paper")
+    .option("--distill-weighting <w>", "per-timestep weight of output and feature distillation: uniform (the paper) or noise-variance (1 - alpha_bar_t, mean 1: where an error moves the final sample most; ours)", choice("--distill-weighting", DISTILL_WEIGHTINGS), d.distillWeighting)
     .option("--lambda-ratio <x>", "weight of the MAC-budget loss", floatOption("--lambda-ratio", 0), d.lambdaRatio)
     .option("--lambda-balance <x>", "weight of the router balance loss", floatOption("--lambda-balance", 0), d.lambdaBalance)
     .option("--seed <n>", "random seed", intOption("--seed", 0), d.seed)
@@ -55,6 +57,7 @@ export function registerPrune(program: Command): void {
         unetLrSchedule: o.lrUnetSchedule as PruneSettings["unetLrSchedule"], emaDecay: o.emaDecay as number,
         lrHyper: o.lrHyper as number, hyperLrSchedule: o.lrHyperSchedule as PruneSettings["hyperLrSchedule"], noiseAnneal: o.noiseAnneal as number, calibrateAtFreeze: Boolean(o.calibrateAtFreeze), warmupSteps: o.warmup as number, lambdaDenoise: o.lambdaDenoise as number,
         lambdaOutput: o.lambdaOutput as number, lambdaFeature: o.lambdaFeature as number, normalizeFeatures: Boolean(o.normalizeFeatures),
+        distillWeighting: o.distillWeighting as DistillWeighting,
         lambdaRatio: o.lambdaRatio as number, lambdaBalance: o.lambdaBalance as number, seed: o.seed as number,
         checkpointEvery: o.checkpointEvery as number, holdout: o.holdout as number,
       };
