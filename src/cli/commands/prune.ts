@@ -40,7 +40,7 @@ export function registerPrune(program: Command): void {
     .option("--lambda-feature <x>", "weight of feature distillation", floatOption("--lambda-feature", 0), d.lambdaFeature)
     .option("--normalize-features", "divide each feature-distillation term by the teacher feature's mean square (default)", d.normalizeFeatures)
     .option("--no-normalize-features", "plain MSE feature distillation, as the paper")
-    .option("--distill-weighting <w>", "per-timestep weight of output and feature distillation: uniform (the paper) or noise-variance (1 - alpha_bar_t, mean 1: where an error moves the final sample most; ours)", choice("--distill-weighting", DISTILL_WEIGHTINGS), d.distillWeighting)
+    .option("--distill-weighting <w>", "per-timestep weight of output and feature distillation: uniform (the paper) or noise-variance (1 - alpha_bar_t, mean 1: more weight where an error moves the final sample more; ours)", choice("--distill-weighting", DISTILL_WEIGHTINGS), d.distillWeighting)
     .option("--lambda-ratio <x>", "weight of the MAC-budget loss", floatOption("--lambda-ratio", 0), d.lambdaRatio)
     .option("--lambda-balance <x>", "weight of the router balance loss", floatOption("--lambda-balance", 0), d.lambdaBalance)
     .option("--seed <n>", "random seed", intOption("--seed", 0), d.seed)
