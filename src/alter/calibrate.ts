@@ -113,7 +113,7 @@ export function calibrateRouter(plan: AlterPlan, errors: ExpertErrors, objective
   };
   const meanKept = (router: Int32Array): number => router.reduce((s, e) => s + kept[e], 0) / T;
   const cheapest = Math.min(...kept);
-  if (cheapest > budget + 1e-12) throw new Error(`budget ${budget.toFixed(4)} is below the cheapest expert's ${cheapest.toFixed(4)} of the MACs`);
+  if (cheapest > budget + 1e-12) throw new Error(`budget ${budget.toFixed(4)} is below the cheapest expert's ${cheapest.toFixed(4)} of the MACs; give a budget of at least ${cheapest.toFixed(4)}`);
   let lo = 0, hi = 0;
   if (meanKept(route(0)) > budget) {
     hi = 1e-12;

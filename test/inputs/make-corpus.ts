@@ -200,6 +200,8 @@ cases.push({ id: "control-sample", category: "control", description: "valid mode
 cases.push({ id: "control-train", category: "control", description: "valid IDX data trains", args: TRAIN, status: 0 });
 cases.push({ id: "control-train-png", category: "control", description: "valid PNG folder trains", args: TRAIN_PNG, status: 0 });
 cases.push({ id: "control-prune", category: "control", description: "valid teacher and data prune", args: PRUNE, status: 0 });
+const CALIBRATE = ["calibrate", "--teacher", "model", "--model", "model", "--data", "data", "--out", "cal", "--images", "2", "--grid-step", "500"];
+cases.push({ id: "control-calibrate", category: "control", description: "valid pruned model calibrates", args: CALIBRATE, status: 0 });
 
 // safetensors
 const st = (id: string, description: string, content: Uint8Array, problem: string, fix = "re-?export|re-?download|conforming|writer") =>
@@ -323,6 +325,14 @@ cli("batch-fraction", "--batch 2.5", [...TRAIN.slice(0, -2), "--batch", "2.5"], 
 cli("resume-nothing", "--resume with no checkpoint in --out", [...TRAIN, "--resume"], "checkpoint|resume|nothing", "without --resume|start|drop|remove", "run");
 cli("keep-progress-no-out", "eval --keep-progress without --out", ["eval", "--models", "model", "--keep-progress"], "keep-progress|no --out", "add --out|drop", "--keep-progress");
 cli("lr-negative", "--lr -1", [...TRAIN, "--lr", "-1"], "lr|-1", "positive|must|greater", "--lr");
+cli("distill-weighting", "prune --distill-weighting snr", [...PRUNE, "--distill-weighting", "snr"], "snr|distill-weighting", "one of|uniform|noise-variance", "--distill-weighting");
+cli("calibrate-out-exists", "calibrate --out names an existing folder", [...CALIBRATE.slice(0, 7), "--out", "data", ...CALIBRATE.slice(9)], "already exists", "new folder|delete", "data");
+cli("calibrate-ratio", "calibrate --ratio 0.05, below every expert's MACs", [...CALIBRATE, "--ratio", "0.05"], "ratio|0\\.05|below|cheapest", "at least", "--ratio");
+cli("calibrate-grid-step", "calibrate --grid-step 0", [...CALIBRATE.slice(0, -2), "--grid-step", "0"], "grid-step|0", "at least|integer|must", "--grid-step");
+cases.push({
+  id: "cli-calibrate-no-plan", category: "cli", description: "calibrate a model folder without alter_plan.json", put: { [PLAN]: null }, args: CALIBRATE,
+  status: 2, problem: "no alter_plan\\.json", fix: "alter prune|written by", names: "model",
+});
 
 writeFileSync(join(HERE, "cases.json"), JSON.stringify(cases, null, 1) + "\n");
 console.log(`wrote ${cases.length} cases (${cases.filter((c) => c.status !== 0).length} malformed inputs) and base/ to ${HERE}`);
