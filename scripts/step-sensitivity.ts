@@ -8,7 +8,8 @@
  *   D_i  mean squared difference of the two final samples ([-1, 1] pixels)
  * D_i / e_i is the final sample's sensitivity to a noise-prediction error at that timestep; it decides
  * how the distillation loss should weigh timesteps (alter prune --distill-weighting, docs/alter.md §4).
- * Also prints D for the ALTER model at every step (errors compound) against the sum of the D_i.
+ * Also prints D for the ALTER model at every step (errors compound) against the sum of the D_i, and the
+ * expert's error at each state of that ALTER trajectory relative to e_i (does its input drift?).
  */
 import { writeFileSync } from "node:fs";
 import { Generator, Tensor, keep, noGrad, scope } from "../src/engine/index.js";
@@ -91,8 +92,23 @@ noGrad(() => {
     console.log(`t ${String(t).padStart(4)}  expert ${row.expert}  1-alpha_bar ${row.noise_variance.toFixed(3)}  e ${e.toExponential(2)}  D ${D.toExponential(2)}  D/e ${row.sensitivity.toFixed(3)}`);
     return row;
   });
-  const alter = run(noise, 0, () => true);
-  const result = { teacher: teacherDir, model: modelDir, n, steps, seed, sampler: "ddim", rows, alter_D: meanSquare(alter, reference), sum_D: rows.reduce((s, r) => s + r.D, 0) };
+  // The ALTER trajectory, and at each of its states the expert's error against the teacher there: larger than e on
+  // the teacher's own states when the experts' inputs drift from what they were trained on.
+  let x = noise;
+  const ownErrors: number[] = [];
+  for (let i = 0; i < timesteps.length; i++) {
+    const expert = step(x, i, true), teacherThere = step(x, i, false);
+    ownErrors.push(meanSquare(expert.eps, teacherThere.eps));
+    for (const y of [expert.eps, teacherThere.eps, teacherThere.next]) y.dispose();
+    if (x !== noise) x.dispose();
+    x = expert.next;
+  }
+  const result = {
+    teacher: teacherDir, model: modelDir, n, steps, seed, sampler: "ddim",
+    rows: rows.map((r, i) => ({ ...r, e_on_alter_trajectory: ownErrors[i]! })),
+    alter_D: meanSquare(x, reference), sum_D: rows.reduce((s, r) => s + r.D, 0),
+  };
+  console.log(`expert error on the ALTER trajectory / on the teacher's, per step: ${result.rows.map((r) => (r.e_on_alter_trajectory / r.e).toFixed(2)).join(" ")}`);
   console.log(`ALTER at every step: D ${result.alter_D.toExponential(3)}; sum of the single-step D ${result.sum_D.toExponential(3)}`);
   const out = option("--out");
   if (out !== undefined) writeFileSync(out, JSON.stringify(result, null, 1) + "\n");
