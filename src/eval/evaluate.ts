@@ -70,6 +70,8 @@ export interface EvalRow {
    * learned router, as in the paper.
    */
   calibration?: "after-training" | "at-freeze";
+  /** prune --distill-weighting when not the paper's `uniform` (ours; such rows stay out of the paper's tables). */
+  distill_weighting?: string;
   steps: number;
   n: number;
   macs_per_image_g: number;
@@ -93,11 +95,13 @@ interface LoadedModel {
   plan: AlterPlan | null;
 }
 
-/** How a plan's router was chosen, from its settings (see EvalRow.calibration). */
-export function calibrationOf(settings: Record<string, unknown> | undefined): Pick<EvalRow, "calibration"> {
-  if (settings?.calibration !== undefined) return { calibration: "after-training" };
-  if (settings?.calibrateAtFreeze === true) return { calibration: "at-freeze" };
-  return {};
+/** Where a plan's training departed from the paper's method in ways the tables keep apart, from its settings. */
+export function departuresOf(settings: Record<string, unknown> | undefined): Pick<EvalRow, "calibration" | "distill_weighting"> {
+  const out: Pick<EvalRow, "calibration" | "distill_weighting"> = {};
+  if (settings?.calibration !== undefined) out.calibration = "after-training";
+  else if (settings?.calibrateAtFreeze === true) out.calibration = "at-freeze";
+  if (settings?.distillWeighting !== undefined && settings.distillWeighting !== "uniform") out.distill_weighting = String(settings.distillWeighting);
+  return out;
 }
 
 function schedulerFor(model: LoadedModel, sampler: string): Scheduler {
@@ -223,7 +227,7 @@ export function evaluate(o: EvalOptions): EvalRow[] {
         model: model.dir,
         alter: model.plan !== null,
         ...(model.plan !== null
-          ? { method: String(settings?.method ?? "alter"), target_ratio: model.plan.target_ratio, experts: model.plan.experts.length, variant: String(settings?.variant ?? "paper"), ...calibrationOf(settings) }
+          ? { method: String(settings?.method ?? "alter"), target_ratio: model.plan.target_ratio, experts: model.plan.experts.length, variant: String(settings?.variant ?? "paper"), ...departuresOf(settings) }
           : {}),
         steps,
         n: o.n,

@@ -39,7 +39,8 @@ const CALIBRATION_NAMES: Record<NonNullable<EvalRow["calibration"]>, string> = {
 function label(r: EvalRow): string {
   if (!r.alter) return "dense teacher";
   const method = METHOD_NAMES[r.method ?? "alter"] ?? r.method ?? "ALTER";
-  return `${method} p=${r.target_ratio?.toFixed(2)} N_e=${r.experts}` + (r.calibration ? ` (${CALIBRATION_NAMES[r.calibration]})` : "");
+  const notes = [r.calibration && CALIBRATION_NAMES[r.calibration], r.distill_weighting && `${r.distill_weighting} distillation`].filter(Boolean);
+  return `${method} p=${r.target_ratio?.toFixed(2)} N_e=${r.experts}` + (notes.length > 0 ? ` (${notes.join(", ")})` : "");
 }
 
 /** MACs of one UNet evaluation as a share of the dense teacher's: what a plan's budget is about. */
@@ -53,9 +54,11 @@ function cells(r: EvalRow): (string | number | null)[] {
 }
 
 const near = (a: number | undefined, b: number): boolean => a !== undefined && Math.abs(a - b) < 1e-6;
-/** A pruned row with the learned router (the paper's method) of this method, budget and size. */
+/** A pruned row trained as the paper does (learned router, unweighted distillation). */
+const asPaper = (r: EvalRow): boolean => r.alter && r.calibration === undefined && r.distill_weighting === undefined;
+/** Such a row of this method, budget and size. */
 const isAlter = (r: EvalRow, ratio: number, experts = 10, method = "alter"): boolean =>
-  r.alter && r.calibration === undefined && (r.method ?? "alter") === method && near(r.target_ratio, ratio) && r.experts === experts;
+  asPaper(r) && (r.method ?? "alter") === method && near(r.target_ratio, ratio) && r.experts === experts;
 
 /** The ALTER rows' preferred step count: 20 (the paper's) when present, else the most common. */
 function mainSteps(rows: readonly EvalRow[]): number {
@@ -116,7 +119,7 @@ export function paperTables(rows: readonly EvalRow[]): PaperTable[] {
   {
     const named: [string, EvalRow | undefined][] = ["static", "manual", "two-stage", "alter"].map((m) => [
       METHOD_NAMES[m]!,
-      rows.find((x) => x.alter && x.calibration === undefined && (x.method ?? "alter") === m && near(x.target_ratio, 0.65) && x.steps === steps && (m === "static" || x.experts === 10)),
+      rows.find((x) => asPaper(x) && (x.method ?? "alter") === m && near(x.target_ratio, 0.65) && x.steps === steps && (m === "static" || x.experts === 10)),
     ]);
     tables.push({
       id: "table-3", title: `Table 3: ablation at p = 0.65 (${steps} steps)`,
@@ -166,7 +169,9 @@ function calibrationTable(rows: readonly EvalRow[], steps: number): PaperTable {
   const compared: string[] = [];
   const missing: string[] = [];
   for (const r of rows.filter((x) => x.alter && x.calibration !== undefined && x.steps === steps)) {
-    const learned = rows.find((x) => isAlter(x, r.target_ratio ?? NaN, r.experts, r.method ?? "alter") && x.steps === steps);
+    const learned = rows.find((x) =>
+      x.alter && x.calibration === undefined && x.distill_weighting === r.distill_weighting && (x.method ?? "alter") === (r.method ?? "alter") &&
+      near(x.target_ratio, r.target_ratio ?? NaN) && x.experts === r.experts && x.steps === steps);
     if (learned) {
       if (!picked.includes(learned)) picked.push(learned);
       compared.push(`${label(r)} ${r.frechet.toFixed(2)} vs learned ${learned.frechet.toFixed(2)}`);

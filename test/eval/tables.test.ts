@@ -2,7 +2,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { paperTables, tablesMarkdown } from "../../src/eval/tables.js";
-import { calibrationOf, type EvalRow } from "../../src/eval/evaluate.js";
+import { departuresOf, type EvalRow } from "../../src/eval/evaluate.js";
 
 function row(over: Partial<EvalRow>): EvalRow {
   return {
@@ -82,10 +82,24 @@ test("calibrated rows stay out of the paper's tables and get their own table and
   assert.deepEqual(target, ["ALTER p=0.65 N_e=10 (calibrated), 20 steps: Fréchet no worse than dense-20 (router calibration, ours)", "8.80 vs 9.00", "yes"]);
 });
 
-test("eval rows record how a plan's router was chosen, from the plan's settings", () => {
-  assert.deepEqual(calibrationOf({ method: "alter" }), {});
-  assert.deepEqual(calibrationOf(undefined), {});
-  assert.deepEqual(calibrationOf({ calibrateAtFreeze: true }), { calibration: "at-freeze" });
+test("eval rows record where a plan's training departed from the paper, from the plan's settings", () => {
+  assert.deepEqual(departuresOf({ method: "alter", distillWeighting: "uniform" }), {});
+  assert.deepEqual(departuresOf(undefined), {});
+  assert.deepEqual(departuresOf({ calibrateAtFreeze: true }), { calibration: "at-freeze" });
   // A calibrated copy of a run calibrated at T_end was last re-routed after training.
-  assert.deepEqual(calibrationOf({ calibrateAtFreeze: true, calibration: { objective: "relative" } }), { calibration: "after-training" });
+  assert.deepEqual(departuresOf({ calibrateAtFreeze: true, calibration: { objective: "relative" } }), { calibration: "after-training" });
+  assert.deepEqual(departuresOf({ distillWeighting: "noise-variance" }), { distill_weighting: "noise-variance" });
+});
+
+test("rows with weighted distillation stay out of the paper's tables; calibrated, they pair with their own uncalibrated row", () => {
+  const weighted = [
+    row({ model: "nv", alter: true, method: "alter", target_ratio: 0.65, experts: 10, frechet: 6.1, distill_weighting: "noise-variance" }),
+    row({ model: "nv-cal", alter: true, method: "alter", target_ratio: 0.65, experts: 10, frechet: 5.9, distill_weighting: "noise-variance", calibration: "after-training" }),
+  ];
+  const tables = Object.fromEntries(paperTables([...weighted, ...rows]).map((t) => [t.id, t]));
+  assert.equal(tables["table-1-2"]!.rows.find((r) => r[0] === "ALTER p=0.65 N_e=10")![6], "7.50");
+  assert.ok(!tables["table-1-2"]!.rows.some((r) => String(r[0]).includes("noise-variance")));
+  assert.deepEqual(tables["calibration"]!.rows.map((r) => r[0]), [
+    "ALTER p=0.65 N_e=10 (noise-variance distillation)", "ALTER p=0.65 N_e=10 (calibrated, noise-variance distillation)",
+  ]);
 });
