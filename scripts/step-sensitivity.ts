@@ -15,8 +15,8 @@ import { writeFileSync } from "node:fs";
 import { Generator, Tensor, keep, noGrad, scope } from "../src/engine/index.js";
 import { loadModelFolder } from "../src/models/pretrained.js";
 import { samplerFor } from "../src/diffusion/samplers.js";
-import { DDPMScheduler } from "../src/diffusion/scheduling-ddpm.js";
 import { expertExecutors, loadPlanFor } from "../src/alter/inference.js";
+import { meanSquare } from "../src/alter/calibrate.js";
 
 const args = process.argv.slice(2);
 const option = (name: string, fallback?: string): string | undefined => {
@@ -37,15 +37,10 @@ if (plan === null || model.classEmbedder === null || teacher.classEmbedder === n
   process.exit(2);
 }
 const experts = expertExecutors(plan);
-const alphaBar = new DDPMScheduler({ ...teacher.schedulerConfig, _class_name: "DDPMScheduler" }).alphasCumprod;
 const scheduler = samplerFor(teacher.schedulerConfig, "ddim");
+const alphaBar = scheduler.alphasCumprod;
 scheduler.setTimesteps(steps);
 const timesteps = Array.from(scheduler.timesteps);
-const meanSquare = (a: Tensor, b: Tensor): number => {
-  let s = 0;
-  for (let i = 0; i < a.size; i++) s += (a.f32[i]! - b.f32[i]!) ** 2;
-  return s / a.size;
-};
 
 noGrad(() => {
   const labels = Tensor.int32(Array.from({ length: n }, (_, i) => i % 10));

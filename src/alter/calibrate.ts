@@ -39,7 +39,8 @@ export function calibrationGrid(T: number, step: number): number[] {
   return Array.from({ length: Math.ceil(T / step) }, (_, k) => Math.min(T - 1, k * step + Math.floor(step / 2)));
 }
 
-const meanSquare = (a: Tensor, b: Tensor): number => {
+/** Mean squared difference of two same-sized tensors, as a number. */
+export const meanSquare = (a: Tensor, b: Tensor): number => {
   let s = 0;
   for (let i = 0; i < a.size; i++) s += (a.f32[i] - b.f32[i]) ** 2;
   return s / a.size;

@@ -32,7 +32,6 @@ import type { UNet2DConditionModel } from "../models/unet-2d-condition.js";
 import { BatchLoader, type BatchLoaderState } from "../data/loader.js";
 import { splitValidation, type Dataset } from "../data/fashion-mnist.js";
 import { createScheduler, validateSchedulerConfig } from "../diffusion/scheduler.js";
-import { DDPMScheduler } from "../diffusion/scheduling-ddpm.js";
 import { addPrefixed, loadCheckpoint, saveRunCheckpoint, withPrefix } from "../util/checkpoint.js";
 import { JsonlLog } from "../util/jsonl.js";
 import { ProgressBar } from "../util/progress.js";
@@ -224,9 +223,7 @@ export async function trainPruned(run: PruneRun): Promise<PruneResult> {
   const noiseScheduler = createScheduler(schedulerConfig);
   const T = schedulerConfig.num_train_timesteps ?? 1000;
   const prediction = schedulerConfig.prediction_type ?? "epsilon";
-  // The training noise schedule's alpha_bar, whatever sampler class the teacher's config names.
-  const alphaBar = new DDPMScheduler({ ...schedulerConfig, _class_name: "DDPMScheduler" }).alphasCumprod;
-  const timestepWeights = distillationWeights(s.distillWeighting, alphaBar);
+  const timestepWeights = distillationWeights(s.distillWeighting, noiseScheduler.alphasCumprod);
 
   const teacherUnet = teacher.unet.requiresGrad(false).eval();
   const student: UNet2DConditionModel = cloneUNet(teacherUnet).train();

@@ -300,6 +300,8 @@ export interface Scheduler {
   readonly order: number;
   /** Multiply the initial Gaussian noise by this (1 except for Euler's sigma parameterisation). */
   readonly initNoiseSigma: number;
+  /** alpha_bar_t of the training noise schedule, t = 0 .. num_train_timesteps - 1. */
+  readonly alphasCumprod: Float64Array;
   /** The integer training timesteps of the model calls, in sampling order (set by setTimesteps). */
   timesteps: Int32Array;
   /** Chooses the sampling timesteps for `n` steps and clears the multistep history. */

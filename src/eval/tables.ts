@@ -54,11 +54,13 @@ function cells(r: EvalRow): (string | number | null)[] {
 }
 
 const near = (a: number | undefined, b: number): boolean => a !== undefined && Math.abs(a - b) < 1e-6;
+/** A pruned row of this method, budget and size. */
+const isPlan = (r: EvalRow, method: string, ratio: number, experts: number | undefined): boolean =>
+  r.alter && (r.method ?? "alter") === method && near(r.target_ratio, ratio) && r.experts === experts;
 /** A pruned row trained as the paper does (learned router, unweighted distillation). */
 const asPaper = (r: EvalRow): boolean => r.alter && r.calibration === undefined && r.distill_weighting === undefined;
 /** Such a row of this method, budget and size. */
-const isAlter = (r: EvalRow, ratio: number, experts = 10, method = "alter"): boolean =>
-  asPaper(r) && (r.method ?? "alter") === method && near(r.target_ratio, ratio) && r.experts === experts;
+const isAlter = (r: EvalRow, ratio: number, experts = 10, method = "alter"): boolean => asPaper(r) && isPlan(r, method, ratio, experts);
 
 /** The ALTER rows' preferred step count: 20 (the paper's) when present, else the most common. */
 function mainSteps(rows: readonly EvalRow[]): number {
@@ -170,8 +172,7 @@ function calibrationTable(rows: readonly EvalRow[], steps: number): PaperTable {
   const missing: string[] = [];
   for (const r of rows.filter((x) => x.alter && x.calibration !== undefined && x.steps === steps)) {
     const learned = rows.find((x) =>
-      x.alter && x.calibration === undefined && x.distill_weighting === r.distill_weighting && (x.method ?? "alter") === (r.method ?? "alter") &&
-      near(x.target_ratio, r.target_ratio ?? NaN) && x.experts === r.experts && x.steps === steps);
+      isPlan(x, r.method ?? "alter", r.target_ratio ?? NaN, r.experts) && x.calibration === undefined && x.distill_weighting === r.distill_weighting && x.steps === steps);
     if (learned) {
       if (!picked.includes(learned)) picked.push(learned);
       compared.push(`${label(r)} ${r.frechet.toFixed(2)} vs learned ${learned.frechet.toFixed(2)}`);
@@ -208,7 +209,7 @@ function targetsTable(rows: readonly EvalRow[], steps: number): PaperTable {
   else if (!d20) missing.push("dense teacher at 20 steps");
   // The same target for the best calibrated ALTER 0.65 row, if any (our addition, reported apart).
   const calibrated = rows
-    .filter((x) => x.alter && x.calibration !== undefined && (x.method ?? "alter") === "alter" && near(x.target_ratio, 0.65) && x.experts === 10 && x.steps === 20)
+    .filter((x) => isPlan(x, "alter", 0.65, 10) && x.calibration !== undefined && x.steps === 20)
     .sort((a, b) => a.frechet - b.frechet)[0];
   if (calibrated && d20) {
     out.push([`${label(calibrated)}, 20 steps: Fréchet no worse than dense-20 (router calibration, ours)`, `${calibrated.frechet.toFixed(2)} vs ${d20.frechet.toFixed(2)}`, yes(calibrated.frechet <= d20.frechet)]);
