@@ -65,18 +65,26 @@ describe("alter prune (tiny end to end)", () => {
   });
 
 
-  test("--noise-anneal: full noise, then a linear decay to none at the last hypernetwork step; bad fractions refused", async () => {
+  test("--noise-anneal: full noise, then a linear decay to none at the last hypernetwork step (or where --noise-free-tail starts); bad fractions refused", async () => {
     assert.equal(noiseScale(0, 30, 0.5), 1);
     assert.equal(noiseScale(14, 30, 0.5), 1);
     assert.ok(Math.abs(noiseScale(15, 30, 0.5) - 14 / 15) < 1e-12);
     assert.equal(noiseScale(29, 30, 0.5), 0);
     assert.equal(noiseScale(29, 30, 0), 1);
+    // --noise-free-tail 0.2: the same decay, shifted to end where the last 6 steps (24..29) start
+    assert.equal(noiseScale(8, 30, 0.5, 0.2), 1);
+    assert.ok(Math.abs(noiseScale(9, 30, 0.5, 0.2) - 14 / 15) < 1e-12);
+    assert.ok(noiseScale(22, 30, 0.5, 0.2) > 0);
+    for (let k = 23; k < 30; k++) assert.equal(noiseScale(k, 30, 0.5, 0.2), 0, `step ${k}`);
+    assert.equal(noiseScale(26, 30, 0, 0.1), 1); // no anneal: full noise, then none
+    assert.equal(noiseScale(27, 30, 0, 0.1), 0);
     const log = readFileSync(join(outDir, "train_log.jsonl"), "utf8").trim().split("\n").map((l) => JSON.parse(l) as { hyper_step: number; noise_scale?: number; frozen: boolean });
     const scales = log.filter((r) => !r.frozen && r.noise_scale !== undefined).map((r) => r.noise_scale!);
     assert.equal(scales[0], 1);
     assert.equal(scales.at(-1), 0);
     for (let i = 1; i < scales.length; i++) assert.ok(scales[i]! <= scales[i - 1]!, "never rises");
     await assert.rejects(trainPruned({ teacher: loadModelFolder(teacherDir), data, outDir: mkdtempSync(join(tmpdir(), "alter-prune-")), settings: { ...settings, noiseAnneal: 1.5 }, silent: true }), /--noise-anneal 1.5: must be a fraction/);
+    await assert.rejects(trainPruned({ teacher: loadModelFolder(teacherDir), data, outDir: mkdtempSync(join(tmpdir(), "alter-prune-")), settings: { ...settings, noiseFreeTail: 0.6 }, silent: true }), /--noise-free-tail 0.6: must be a fraction of T_end in \[0, 1 - 0.5\]/);
   });
 
   test("--ema-decay: the saved model holds the average of the frozen-plan steps, the checkpoint both; --lr-unet-schedule cosine ends at 0", async () => {
@@ -113,7 +121,7 @@ describe("alter prune (tiny end to end)", () => {
   });
 
   test("--calibrate-at-freeze re-chooses the router at T_end within the plan's MACs; the experts are the plain run's", async () => {
-    const base = { ...settings, steps: 8, hyperSteps: 5, emaDecay: 0, checkpointEvery: 100 };
+    const base = { ...settings, steps: 8, hyperSteps: 5, emaDecay: 0, checkpointEvery: 100, fitBudget: false };
     const plainDir = mkdtempSync(join(tmpdir(), "alter-prune-plain-"));
     const calDir = mkdtempSync(join(tmpdir(), "alter-prune-cal-"));
     const plain = await trainPruned({ teacher: loadModelFolder(teacherDir), data, outDir: plainDir, settings: base, silent: true });
@@ -127,6 +135,25 @@ describe("alter prune (tiny end to end)", () => {
       trainPruned({ teacher: loadModelFolder(teacherDir), data, outDir: mkdtempSync(join(tmpdir(), "alter-prune-")), settings: { ...base, method: "manual", calibrateAtFreeze: true }, silent: true }),
       /--calibrate-at-freeze re-chooses a learned router; --method manual/,
     );
+  });
+
+  test("the budget fit at T_end brings the frozen plan to the budget by switching mask entries; --no-fit-budget keeps it as it is", async () => {
+    const base = { ...settings, steps: 8, hyperSteps: 5, emaDecay: 0, checkpointEvery: 100 };
+    const rawDir = mkdtempSync(join(tmpdir(), "alter-prune-raw-")), fitDir = mkdtempSync(join(tmpdir(), "alter-prune-fit-"));
+    const raw = (await trainPruned({ teacher: loadModelFolder(teacherDir), data, outDir: rawDir, settings: { ...base, fitBudget: false }, silent: true })).plan;
+    const fit = (await trainPruned({ teacher: loadModelFolder(teacherDir), data, outDir: fitDir, settings: base, silent: true })).plan;
+    assert.deepEqual(fit.router, raw.router, "the hypernetwork phase is the same");
+    const gap = (p: typeof fit) => Math.abs(p.realised_prunable_ratio - p.target_prunable_ratio);
+    assert.ok(gap(raw) > 0.02, `this tiny run freezes off the budget (gap ${gap(raw)})`);
+    // Within half the largest single switch: one layer of the most used expert (measured: raw 0.41, fitted 0.002 of 0.065).
+    const share = Math.max(...fit.experts.map((_, e) => fit.router.filter((x) => x === e).length / fit.router.length));
+    const prunable = fit.layers.map((l) => l.macs);
+    const largest = (share * Math.max(...prunable)) / prunable.reduce((a, b) => a + b, 0);
+    assert.ok(gap(fit) <= largest / 2, `fitted gap ${gap(fit)} vs raw ${gap(raw)} (largest switch ${largest})`);
+    const switched = fit.experts.flat().filter((v, i) => v !== raw.experts.flat()[i]).length;
+    assert.ok(switched > 0);
+    const log = readFileSync(join(fitDir, "train_log.jsonl"), "utf8").trim().split("\n").map((l) => JSON.parse(l) as { budget_fit_switched?: number });
+    assert.deepEqual(log.filter((r) => r.budget_fit_switched !== undefined).map((r) => r.budget_fit_switched), [switched], "logged once, at the freeze");
   });
 
   test("--distill-weighting noise-variance weighs the distillation by timestep; a run resumes only with the same weighting", async () => {

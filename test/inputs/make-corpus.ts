@@ -326,6 +326,7 @@ cli("resume-nothing", "--resume with no checkpoint in --out", [...TRAIN, "--resu
 cli("keep-progress-no-out", "eval --keep-progress without --out", ["eval", "--models", "model", "--keep-progress"], "keep-progress|no --out", "add --out|drop", "--keep-progress");
 cli("lr-negative", "--lr -1", [...TRAIN, "--lr", "-1"], "lr|-1", "positive|must|greater", "--lr");
 cli("distill-weighting", "prune --distill-weighting snr", [...PRUNE, "--distill-weighting", "snr"], "snr|distill-weighting", "one of|uniform|noise-variance", "--distill-weighting");
+cli("noise-free-tail", "prune --noise-free-tail 0.9 after the default --noise-anneal 0.25", [...PRUNE, "--noise-free-tail", "0.9"], "noise-free-tail|0\\.9", "1 - 0\\.25|must", "--noise-free-tail");
 cli("calibrate-out-exists", "calibrate --out names an existing folder", [...CALIBRATE.slice(0, 7), "--out", "data", ...CALIBRATE.slice(9)], "already exists", "new folder|delete", "data");
 cli("calibrate-ratio", "calibrate --ratio 0.05, below every expert's MACs", [...CALIBRATE, "--ratio", "0.05"], "ratio|0\\.05|below|cheapest", "at least", "--ratio");
 cli("calibrate-grid-step", "calibrate --grid-step 0", [...CALIBRATE.slice(0, -2), "--grid-step", "0"], "grid-step|0", "at least|integer|must", "--grid-step");
