@@ -476,7 +476,7 @@ export async function trainPruned(run: PruneRun): Promise<PruneResult> {
     expertMasks = keep(Tensor.wrap(fit.masks, [experts, layers.length]));
     if (!run.silent) {
       process.stderr.write(
-        `\nalter: plan fitted to the budget at T_end: ${fit.switched} mask entries switched, MACs kept ${(100 * before).toFixed(2)}% -> ` +
+        `\nalter: plan fitted to the budget at T_end: ${fit.switched} mask ${fit.switched === 1 ? "entry" : "entries"} switched, MACs kept ${(100 * before).toFixed(2)}% -> ` +
           `${(100 * currentPlan().realised_ratio).toFixed(2)}% (target ${(100 * s.ratio).toFixed(1)}%)\n`,
       );
     }
