@@ -301,8 +301,11 @@ export async function trainPruned(run: PruneRun): Promise<PruneResult> {
     // Checkpoints from before these settings existed ran constant learning rates, no noise annealing or noise-free tail, no average,
     // no calibration, no budget fit and unweighted distillation.
     const saved = Object.assign({}, s, { hyperLrSchedule: "constant", noiseAnneal: 0, noiseFreeTail: 0, unetLrSchedule: "constant", emaDecay: 0, calibrateAtFreeze: false, fitBudget: false, distillWeighting: "uniform" }, state.settings, { steps: 0 });
-    if (JSON.stringify(saved) !== JSON.stringify({ ...s, steps: 0 })) {
-      throw new PruneError(`${ckpt.path}: the checkpoint was made with different settings; resume with the original flags (only --steps may change) or use a new --out folder`);
+    const now: Record<string, unknown> = { ...s, steps: 0 }, then: Record<string, unknown> = saved;
+    const differ = Object.keys({ ...now, ...then }).filter((k) => JSON.stringify(now[k]) !== JSON.stringify(then[k]));
+    if (differ.length > 0) {
+      const listed = differ.map((k) => `${k} ${JSON.stringify(then[k])} in the checkpoint, ${JSON.stringify(now[k])} now`).join("; ");
+      throw new PruneError(`${ckpt.path}: the checkpoint was made with different settings (${listed}); resume with the original flags (only --steps may change) or use a new --out folder`);
     }
     student.loadStateDict(withPrefix(ckpt.tensors, "student"), { source: ckpt.path });
     hyper.loadStateDict(withPrefix(ckpt.tensors, "hyper"), { source: ckpt.path });
