@@ -525,7 +525,8 @@ export async function trainPruned(run: PruneRun): Promise<PruneResult> {
       const histogram = new Array<number>(experts).fill(0);
       for (const e of routerIds) histogram[e]++;
       const tick = step + (twoStage ? hyperStep : 0);
-      if (tick % s.logEvery === 0 || step === s.steps) {
+      // The step the plan froze on is always logged: it carries what the budget fit did.
+      if (tick % s.logEvery === 0 || step === s.steps || record.budget_fit_switched !== undefined) {
         log.append({ step: tick, unet_step: step, hyper_step: hyperStep, frozen, ...record, kept_ratio: plan.realised_ratio, kept_prunable: plan.realised_prunable_ratio, target_ratio: s.ratio, routing: histogram, lr_unet: unetOpt.lr, lr_hyper: hyperOpt.lr, elapsed_s: Number(elapsed().toFixed(1)), rss_mib: residentMiB() });
       }
       const fmt = (v: number | undefined): string => (v === undefined ? "-" : v.toFixed(4));

@@ -138,7 +138,7 @@ describe("alter prune (tiny end to end)", () => {
   });
 
   test("the budget fit at T_end brings the frozen plan to the budget by switching mask entries; --no-fit-budget keeps it as it is", async () => {
-    const base = { ...settings, steps: 8, hyperSteps: 5, emaDecay: 0, checkpointEvery: 100 };
+    const base = { ...settings, steps: 8, hyperSteps: 5, emaDecay: 0, checkpointEvery: 100, logEvery: 4 }; // the freeze (step 6) is not a log step
     const rawDir = mkdtempSync(join(tmpdir(), "alter-prune-raw-")), fitDir = mkdtempSync(join(tmpdir(), "alter-prune-fit-"));
     const raw = (await trainPruned({ teacher: loadModelFolder(teacherDir), data, outDir: rawDir, settings: { ...base, fitBudget: false }, silent: true })).plan;
     const fit = (await trainPruned({ teacher: loadModelFolder(teacherDir), data, outDir: fitDir, settings: base, silent: true })).plan;
