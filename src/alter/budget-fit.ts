@@ -5,8 +5,9 @@
  * T_end is the deterministic one (logit + offset >= 0), and with the mask logits crowded at the
  * threshold the two differ by many layers: the 20,000-step table runs froze at 49.6 % for a 55 %
  * budget and 38.6 % for 50 %, and the first 605 steps of the 0.55 run's settings froze at 54.1 % on
- * one kernel thread instead of two (docs/alter.md section 5). Annealing the noise narrows the gap but does not close it, and running
- * the last hypernetwork steps without noise makes the plan swing further (the router flips).
+ * one kernel thread instead of two (docs/alter.md section 5). Annealing the noise narrows the gap but
+ * does not close it, and running the last hypernetwork steps without noise makes the plan swing
+ * further (the router flips).
  *
  * So at T_end we switch the mask entries the hypernetwork is least sure about: the ones whose logit
  * is nearest the threshold, among the experts the router uses, in that order, each only if it brings
