@@ -13,11 +13,12 @@
 //   runs     from the shipped teacher, same data, step budget and seed: ALTER at p = 0.65 / 0.60 /
 //            0.55 / 0.50 (10 experts), Static / Manual / TwoStage at 0.65, 5 and 15 experts at 0.65;
 //            the step budget is the refinement winner's (search/best.json), T_end stays --hyper-steps
-//   eval     `alter eval` on the test set: the dense teacher at 50/25/20/15 steps, every run at 20
-//            (an interrupted eval resumes row by row: alter eval --out keeps the finished rows)
-//   tables   `alter tables`: the paper's tables from the eval, and `alter report` for ALTER 0.65; then
-//            the results that are committed (tables, eval, report, search, and every command this
-//            script issues) are copied to --publish (default results/fmnist-reproduction)
+//   eval     `alter eval` on the test set: each run at 20 steps in its own evaluation beside the dense
+//            teacher at 50 and 20 (eval-row-NAME; a run is evaluated once, so a finished row is skipped),
+//            and the dense teacher alone at 50/25/20/15 (eval-dense)
+//   tables   `alter tables`: the paper's tables from those evaluations, and `alter report` for ALTER 0.65;
+//            then the results that are committed (tables, every evaluation, report, search, and every
+//            command this script issues) are copied to --publish (default results/fmnist-reproduction)
 //   curve    (not part of `all`) how far more fine-tuning goes: a copy of ALTER 0.65 trained on, stage by
 //            stage (--stages, in UNet steps; default 10000,15000,20000), each stage's model kept in
 //            curve/steps-N and evaluated on the validation split like the refinement round
@@ -30,7 +31,7 @@
 // one kernel thread each: ALTER_NUM_THREADS=1 node scripts/reproduce.mjs runs --only alter-p0.55,static-p0.65
 import { spawnSync } from "node:child_process";
 import { copyFileSync, cpSync, existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
-import { dirname, join } from "node:path";
+import { basename, dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), "..");
@@ -338,18 +339,43 @@ function runs() {
 }
 
 // ---- eval and tables ---------------------------------------------------------------------------------
+// Each run is evaluated in its own `alter eval`, beside the dense teacher at 50 and 20 steps, as soon as it
+// is trained: an evaluation resumes per run, a row's speedups are against the dense teacher timed in the
+// same process under the same load, and a 20,000-step run's row need not wait for the other eight. The
+// dense teacher's own table rows (50/25/20/15 steps) come from one more evaluation of it alone.
+const evalRowDir = (r) => join(root, `eval-row-${r.name}`);
+const denseEvalDir = () => join(root, "eval-dense");
+/** The evaluation's flags around its step counts (in the order the per-row commands were first issued in). */
+const evalFlags = (stepFlags) => ["--guidance", String(best().guidance), ...stepFlags, "--n", String(n), "--latency-repeats", "5", "--latency-batch", "16"];
 function evaluate() {
-  const out = join(root, "eval");
-  if (existsSync(join(out, "eval.json")) && !listAll) {
-    console.log(`\n(${out}/eval.json exists; delete it to evaluate again)`);
-    return;
+  const runSteps = runStepBudget();
+  if (listAll || !existsSync(join(denseEvalDir(), "eval.json"))) {
+    alter(["eval", "--models", teacher, ...dataArgs, ...evalFlags(["--steps", "50,25,20,15"]), "--out", denseEvalDir()]);
   }
-  alter(["eval", "--models", teacher, ...RUNS.map((r) => join(root, r.name)), ...dataArgs, "--guidance", String(best().guidance), "--steps", "50,25,20,15", "--alter-steps", "20",
-    "--n", String(n), "--latency-repeats", "5", "--latency-batch", "16", "--out", out]);
+  const untrained = [];
+  for (const r of RUNS) {
+    if (existsSync(join(evalRowDir(r), "eval.json")) && !listAll) continue;
+    if (!dryRun && !finished(join(root, r.name), runSteps)) {
+      untrained.push(r.name);
+      continue;
+    }
+    alter(["eval", "--models", teacher, join(root, r.name), ...dataArgs, ...evalFlags(["--steps", "50,20", "--alter-steps", "20"]), "--out", evalRowDir(r)]);
+  }
+  if (untrained.length > 0) {
+    console.error(`reproduce: not evaluated, not trained to ${runSteps} steps yet: ${untrained.join(", ")} (run the runs phase first)`);
+    process.exit(2);
+  }
 }
+/** Every evaluation the tables are built from: the dense teacher's first (its rows are the tables' dense rows). */
+const evalFiles = () => [denseEvalDir(), ...RUNS.map(evalRowDir)].map((d) => join(d, "eval.json"));
 function tables() {
   const results = join(root, "results");
-  alter(["tables", "--eval", join(root, "eval", "eval.json"), "--out", results]);
+  const missing = evalFiles().filter((f) => !existsSync(f));
+  if (missing.length > 0 && !dryRun) {
+    console.error(`reproduce: these evaluations are missing, run the eval phase first: ${missing.join(", ")}`);
+    process.exit(2);
+  }
+  alter(["tables", "--eval", ...evalFiles(), "--out", results]);
   const grids = [];
   for (const [label, model, s] of [["dense teacher, 50 steps", teacher, "50"], ["dense teacher, 20 steps", teacher, "20"], ["ALTER 0.65, 20 steps", join(root, "alter-p0.65"), "20"]]) {
     const out = join(results, `samples-${grids.length}`);
@@ -363,14 +389,14 @@ function tables() {
 /** Copies what is committed to publishDir, with the exact commands (this script's dry run). */
 function publish(results) {
   if (dryRun) return;
-  mkdirSync(publishDir, { recursive: true });
+  mkdirSync(join(publishDir, "eval"), { recursive: true });
   const files = [
     [join(results, "tables.md"), "tables.md"], [join(results, "tables.json"), "tables.json"], [join(results, "report.html"), "report.html"],
-    [join(root, "eval", "eval.json"), "eval.json"], [join(root, "eval", "eval.md"), "eval.md"],
+    ...evalFiles().flatMap((f) => [[f, join("eval", `${basename(dirname(f))}.json`)], [f.replace(/\.json$/, ".md"), join("eval", `${basename(dirname(f))}.md`)]]),
     [join(root, "search", "search.md"), "search.md"], [join(root, "search", "best.json"), "search-best.json"],
   ];
   for (const [from, to] of files) {
-    const tmp = join(publishDir, `.${to}.tmp`);
+    const tmp = join(publishDir, dirname(to), `.${basename(to)}.tmp`);
     copyFileSync(from, tmp);
     renameSync(tmp, join(publishDir, to));
   }
