@@ -367,7 +367,8 @@ function evaluate() {
   }
 }
 /** Every evaluation the tables are built from: the dense teacher's first (its rows are the tables' dense rows). */
-const evalFiles = () => [denseEvalDir(), ...RUNS.map(evalRowDir)].map((d) => join(d, "eval.json"));
+const evalDirs = () => [denseEvalDir(), ...RUNS.map(evalRowDir)];
+const evalFiles = () => evalDirs().map((d) => join(d, "eval.json"));
 function tables() {
   const results = join(root, "results");
   const missing = evalFiles().filter((f) => !existsSync(f));
@@ -392,7 +393,7 @@ function publish(results) {
   mkdirSync(join(publishDir, "eval"), { recursive: true });
   const files = [
     [join(results, "tables.md"), "tables.md"], [join(results, "tables.json"), "tables.json"], [join(results, "report.html"), "report.html"],
-    ...evalFiles().flatMap((f) => [[f, join("eval", `${basename(dirname(f))}.json`)], [f.replace(/\.json$/, ".md"), join("eval", `${basename(dirname(f))}.md`)]]),
+    ...evalDirs().flatMap((d) => ["json", "md"].map((ext) => [join(d, `eval.${ext}`), join("eval", `${basename(d)}.${ext}`)])),
     [join(root, "search", "search.md"), "search.md"], [join(root, "search", "best.json"), "search-best.json"],
   ];
   for (const [from, to] of files) {
