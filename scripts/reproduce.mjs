@@ -176,8 +176,10 @@ function guidanceSearch(dir) {
     const rows = JSON.parse(readFileSync(join(out, "eval.json"), "utf8")).rows;
     results.push({ g, r50: rows.find((r) => r.steps === 50), r20: rows.find((r) => r.steps === 20) });
   }
-  // A dry run on a fresh root has no results yet; 1.5 only stands in for the listed commands.
-  const bestG = results.length ? [...results].sort((a, b) => a.r50.frechet - b.r50.frechet)[0].g : 1.5;
+  // A dry run with no results (a fresh root, or the search's folders deleted) lists with best.json's choice
+  // when there is one; 1.5 only stands in for the listed commands on a fresh root.
+  const recorded = existsSync(join(root, "search", "best.json")) ? best().guidance : 1.5;
+  const bestG = results.length ? [...results].sort((a, b) => a.r50.frechet - b.r50.frechet)[0].g : recorded;
   if (dryRun) return { guidance: bestG, lines: [] };
   const lines = [
     `## Guidance (dense teacher, validation split, ${Math.round(searchN / 2)} images per row; chosen by Fréchet at 50 steps)`, "",
@@ -213,8 +215,10 @@ function search() {
   if (missing.length > 0) searchEval(missing.map((g) => join(dir, g.name)), evalDir);
   const rows = readRows();
   if (dryRun && missing.length > 0) {
-    // A dry run before the grid is evaluated: the refinement round's commands, on best.json's stand-in.
-    refine(dir, GRID[1].flags, guidance, undefined);
+    // A dry run before the grid is evaluated (or after its folders were deleted): the refinement round's
+    // commands, on the grid winner best.json records, or on a stand-in.
+    const recorded = existsSync(join(dir, "best.json")) ? GRID.find((g) => g.name === best().name) : undefined;
+    refine(dir, (recorded ?? GRID[1]).flags, guidance, undefined);
     return;
   }
   // A setting that kept more than the budget is not a candidate, however good its images: it is
@@ -394,8 +398,13 @@ function publish(results) {
   const files = [
     [join(results, "tables.md"), "tables.md"], [join(results, "tables.json"), "tables.json"], [join(results, "report.html"), "report.html"],
     ...evalDirs().flatMap((d) => ["json", "md"].map((ext) => [join(d, `eval.${ext}`), join("eval", `${basename(d)}.${ext}`)])),
-    [join(root, "search", "search.md"), "search.md"], [join(root, "search", "best.json"), "search-best.json"],
+    // The search phase's record (the chosen command, and the tables of every round) sits with the refinement
+    // round's evaluations. Its grid runs may have been deleted from runs/ to save disk, and search.md with
+    // them; the committed copy then stays as it is.
+    [join(root, "search", "best.json"), "refinement/best.json"],
+    ...(existsSync(join(root, "search", "search.md")) ? [[join(root, "search", "search.md"), "refinement/search.md"]] : []),
   ];
+  if (!existsSync(join(root, "search", "search.md"))) console.log(`(${join(root, "search", "search.md")} is gone; ${join(publishDir, "refinement", "search.md")} is kept as committed)`);
   for (const [from, to] of files) {
     const tmp = join(publishDir, dirname(to), `.${basename(to)}.tmp`);
     copyFileSync(from, tmp);
@@ -407,7 +416,9 @@ function publish(results) {
   const md = [
     "# Every command of the reproduction", "",
     `As issued by \`node scripts/reproduce.mjs all${argsKept.length ? " " + argsKept.join(" ") : ""}\`, in order (listed by its \`--list\`).`,
-    "Re-running a phase skips what is finished; the runs phase can be split into lanes with `--only`.", "",
+    "Re-running a phase skips what is finished; the runs phase can be split into lanes with `--only`.",
+    "The search phase's commands are those a fresh root would issue (every guidance scale, one evaluation per round);",
+    "what it measured, round by round, is in `refinement/search.md` and `refinement/README.md`.", "",
     "```", ...lines.map((l) => `node bin/alter.js ${l.replace(/^alter /, "")}`), "```", "",
   ].join("\n");
   writeFileSync(join(publishDir, ".commands.md.tmp"), md);
