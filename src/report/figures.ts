@@ -54,6 +54,15 @@ function r2(v: number): number {
   return Math.round(v * 100) / 100;
 }
 
+/**
+ * Drops the inner points of every horizontal run of a polyline (same y as both neighbours): the drawn
+ * line is unchanged, and a series that stays flat for most of a long run (the routing after the freeze,
+ * 20,000 steps of it) costs two points instead of thousands.
+ */
+export function dropFlatPoints(points: readonly [number, number][]): [number, number][] {
+  return points.filter((p, i) => i === 0 || i === points.length - 1 || !(points[i - 1][1] === p[1] && points[i + 1][1] === p[1]));
+}
+
 function svgOpen(width: number, height: number, figure: string, title: string, desc: string): string {
   return (
     `<svg xmlns="http://www.w3.org/2000/svg" class="figure-svg" data-svg="${esc(figure)}" width="${r2(width)}" height="${r2(height)}" ` +
@@ -446,8 +455,9 @@ export function routingHistory(records: readonly LogRecord[], numExperts: number
   for (let e = 0; e < NE; e++) {
     const upper = rows.map((row, i) => lower[i] + row.shares[e]);
     if (upper.some((u, i) => u > lower[i])) {
-      const top = rows.map((row, i) => `${r2(x(row.step))},${r2(y(upper[i]))}`);
-      const bottom = rows.map((row, i) => `${r2(x(row.step))},${r2(y(lower[i]))}`).reverse();
+      const edge = (level: number[]) => dropFlatPoints(rows.map((row, i): [number, number] => [r2(x(row.step)), r2(y(level[i]))])).map(([px, py]) => `${px},${py}`);
+      const top = edge(upper);
+      const bottom = edge(lower).reverse();
       const pts = rows.length === 1 ? [`${mL},${r2(y(upper[0]))}`, `${mL + plotW},${r2(y(upper[0]))}`, `${mL + plotW},${r2(y(lower[0]))}`, `${mL},${r2(y(lower[0]))}`] : [...top, ...bottom];
       out += `<path class="area" d="M${pts.join("L")}Z" fill="${expertColor(e)}" fill-opacity="0.85"><title>${esc(`expert ${e}: last ${pct(rows[rows.length - 1].shares[e])} of timesteps`)}</title></path>`;
     }

@@ -17,7 +17,7 @@ import { writePlan, withRealisedRatios, PLAN_FILE, type AlterPlan } from "../../
 import { writePng } from "../../src/data/png.js";
 import { registerReport } from "../../src/cli/commands/report.js";
 import { renderReport } from "../../src/report/html.js";
-import { expertHeatmap, keptRatioCurve, latestRun, lossCurves, phases, routingTimeline, shortLayerName } from "../../src/report/figures.js";
+import { dropFlatPoints, expertHeatmap, keptRatioCurve, latestRun, lossCurves, phases, routingHistory, routingTimeline, shortLayerName } from "../../src/report/figures.js";
 
 const ROOT = join(import.meta.dirname, "..", "..");
 const CHROMIUM = "/usr/bin/chromium";
@@ -157,6 +157,15 @@ describe("alter report", () => {
     const plan = syntheticPlan();
     assert.equal((expertHeatmap(plan).match(/class="cell kept"/g) ?? []).length, plan.experts.flat().filter((v) => v === 1).length);
     assert.equal((routingTimeline(plan).match(/class="segment"/g) ?? []).length, 3);
+    // Flat stretches of a series are drawn with their two ends only; every other point stays.
+    assert.deepEqual(dropFlatPoints([[0, 1], [1, 1], [2, 1], [3, 2], [4, 2], [5, 3]]), [[0, 1], [2, 1], [3, 2], [4, 2], [5, 3]]);
+    assert.deepEqual(dropFlatPoints([[0, 5]]), [[0, 5]]);
+    const routingPoints = (records: { step: number; routing: number[] }[]) =>
+      [...routingHistory(records, 2).matchAll(/class="area" d="([^"]*)"/g)].reduce((n, m) => n + m[1].split("L").length, 0);
+    const changing = Array.from({ length: 400 }, (_, i) => ({ step: i + 1, routing: [1 + (i % 7), 5] }));
+    const frozenAfter10 = Array.from({ length: 400 }, (_, i) => ({ step: i + 1, routing: i < 10 ? [1 + (i % 7), 5] : [3, 5] }));
+    assert.ok(routingPoints(changing) > 400, "a routing that changes every step keeps its points");
+    assert.ok(routingPoints(frozenAfter10) < 60, `a routing frozen after step 10 needs few points, got ${routingPoints(frozenAfter10)}`);
     const page = renderReport({ title: "no log <b>", plan, records: [] });
     assert.ok(page.includes("No training log") && page.includes("no log &lt;b&gt;"));
   });
