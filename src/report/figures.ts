@@ -85,11 +85,15 @@ function emptyFigure(figure: string, title: string, message: string, width = 520
   );
 }
 
-/** Compact number for tick labels. */
+/**
+ * Compact number for tick labels: thousands grouped (training steps run to tens of thousands, and
+ * neighbouring ticks must read differently), exponents only for the very large and very small.
+ */
 export function formatTick(v: number): string {
   if (v === 0) return "0";
   const a = Math.abs(v);
-  if (a >= 1e4 || a < 1e-3) return v.toExponential(0).replace("e+", "e");
+  if (a >= 1e7 || a < 1e-3) return v.toExponential(1).replace("e+", "e").replace(".0e", "e");
+  if (a >= 1e3) return Math.round(v).toLocaleString("en-US");
   if (a >= 100) return String(Math.round(v));
   return String(Number(v.toPrecision(3)));
 }
@@ -403,7 +407,7 @@ export function keptRatioCurve(records: readonly LogRecord[], target: number, op
     out += targetLine(options.targetPrunable, "target (of prunable MACs)", "#e8a0a0");
   }
   for (const c of curves) {
-    const path = line<[number, number]>().x((p) => r2(x(p[0]))).y((p) => r2(y(p[1])))(c.pts) ?? "";
+    const path = line()(dropFlatPoints(c.pts.map(([step, v]): [number, number] => [r2(x(step)), r2(y(v))]))) ?? "";
     const last = c.pts[c.pts.length - 1][1];
     out += `<path class="curve" data-series="${c.key}" d="${path}" fill="none" stroke="${c.color}" stroke-width="1.8"${c.dash ? ` stroke-dasharray="${c.dash}"` : ""}><title>${esc(`${c.label}: last ${pct(last)}`)}</title></path>`;
     if (c.pts.length === 1) out += `<circle class="point" cx="${r2(x(c.pts[0][0]))}" cy="${r2(y(c.pts[0][1]))}" r="3" fill="${c.color}"/>`;

@@ -17,7 +17,7 @@ import { writePlan, withRealisedRatios, PLAN_FILE, type AlterPlan } from "../../
 import { writePng } from "../../src/data/png.js";
 import { registerReport } from "../../src/cli/commands/report.js";
 import { renderReport } from "../../src/report/html.js";
-import { dropFlatPoints, expertHeatmap, keptRatioCurve, latestRun, lossCurves, phases, routingHistory, routingTimeline, shortLayerName } from "../../src/report/figures.js";
+import { dropFlatPoints, expertHeatmap, formatTick, keptRatioCurve, latestRun, lossCurves, phases, routingHistory, routingTimeline, shortLayerName } from "../../src/report/figures.js";
 
 const ROOT = join(import.meta.dirname, "..", "..");
 const CHROMIUM = "/usr/bin/chromium";
@@ -157,6 +157,9 @@ describe("alter report", () => {
     const plan = syntheticPlan();
     assert.equal((expertHeatmap(plan).match(/class="cell kept"/g) ?? []).length, plan.experts.flat().filter((v) => v === 1).length);
     assert.equal((routingTimeline(plan).match(/class="segment"/g) ?? []).length, 3);
+    // Tick labels: neighbouring ticks of a 20,000-step axis read differently; tiny and huge values keep two digits.
+    assert.deepEqual([2000, 10000, 12000, 14000, 20000].map(formatTick), ["2,000", "10,000", "12,000", "14,000", "20,000"]);
+    assert.deepEqual([0, 0.5, 0.125, 250, 1.5e-4, 2e-4, 3.5e7].map(formatTick), ["0", "0.5", "0.125", "250", "1.5e-4", "2e-4", "3.5e7"]);
     // Flat stretches of a series are drawn with their two ends only; every other point stays.
     assert.deepEqual(dropFlatPoints([[0, 1], [1, 1], [2, 1], [3, 2], [4, 2], [5, 3]]), [[0, 1], [2, 1], [3, 2], [4, 2], [5, 3]]);
     assert.deepEqual(dropFlatPoints([[0, 5]]), [[0, 5]]);
@@ -166,6 +169,9 @@ describe("alter report", () => {
     const frozenAfter10 = Array.from({ length: 400 }, (_, i) => ({ step: i + 1, routing: i < 10 ? [1 + (i % 7), 5] : [3, 5] }));
     assert.ok(routingPoints(changing) > 400, "a routing that changes every step keeps its points");
     assert.ok(routingPoints(frozenAfter10) < 60, `a routing frozen after step 10 needs few points, got ${routingPoints(frozenAfter10)}`);
+    const keptPoints = (records: { step: number; kept_ratio: number }[]) => (keptRatioCurve(records, 0.5).match(/data-series="kept_ratio" d="([^"]*)"/)?.[1] ?? "").split(/[ML]/).length - 1;
+    assert.equal(keptPoints(Array.from({ length: 300 }, (_, i) => ({ step: i + 1, kept_ratio: i < 20 ? 0.5 + 0.01 * (i % 3) : 0.6 }))), 22);
+    assert.equal(keptPoints(Array.from({ length: 300 }, (_, i) => ({ step: i + 1, kept_ratio: 0.4 + 0.1 * (i % 2) }))), 300);
     const page = renderReport({ title: "no log <b>", plan, records: [] });
     assert.ok(page.includes("No training log") && page.includes("no log &lt;b&gt;"));
   });
