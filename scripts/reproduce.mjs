@@ -176,10 +176,9 @@ function guidanceSearch(dir) {
     const rows = JSON.parse(readFileSync(join(out, "eval.json"), "utf8")).rows;
     results.push({ g, r50: rows.find((r) => r.steps === 50), r20: rows.find((r) => r.steps === 20) });
   }
-  // A dry run with no results (a fresh root, or the search's folders deleted) lists with best.json's choice
-  // when there is one; 1.5 only stands in for the listed commands on a fresh root.
-  const recorded = existsSync(join(root, "search", "best.json")) ? best().guidance : 1.5;
-  const bestG = results.length ? [...results].sort((a, b) => a.r50.frechet - b.r50.frechet)[0].g : recorded;
+  // Only a dry run can have no results (a fresh root, or the search's folders deleted): it lists with
+  // best.json's choice, or best()'s stand-in on a fresh root.
+  const bestG = results.length ? [...results].sort((a, b) => a.r50.frechet - b.r50.frechet)[0].g : best().guidance;
   if (dryRun) return { guidance: bestG, lines: [] };
   const lines = [
     `## Guidance (dense teacher, validation split, ${Math.round(searchN / 2)} images per row; chosen by Fréchet at 50 steps)`, "",
@@ -217,8 +216,7 @@ function search() {
   if (dryRun && missing.length > 0) {
     // A dry run before the grid is evaluated (or after its folders were deleted): the refinement round's
     // commands, on the grid winner best.json records, or on a stand-in.
-    const recorded = existsSync(join(dir, "best.json")) ? GRID.find((g) => g.name === best().name) : undefined;
-    refine(dir, (recorded ?? GRID[1]).flags, guidance, undefined);
+    refine(dir, (GRID.find((g) => g.name === best().name) ?? GRID[1]).flags, guidance, undefined);
     return;
   }
   // A setting that kept more than the budget is not a candidate, however good its images: it is
@@ -394,7 +392,7 @@ function tables() {
 /** Copies what is committed to publishDir, with the exact commands (this script's dry run). */
 function publish(results) {
   if (dryRun) return;
-  mkdirSync(join(publishDir, "eval"), { recursive: true });
+  for (const sub of ["eval", "refinement"]) mkdirSync(join(publishDir, sub), { recursive: true });
   const files = [
     [join(results, "tables.md"), "tables.md"], [join(results, "tables.json"), "tables.json"], [join(results, "report.html"), "report.html"],
     ...evalDirs().flatMap((d) => ["json", "md"].map((ext) => [join(d, `eval.${ext}`), join("eval", `${basename(d)}.${ext}`)])),
@@ -402,9 +400,10 @@ function publish(results) {
     // round's evaluations. Its grid runs may have been deleted from runs/ to save disk, and search.md with
     // them; the committed copy then stays as it is.
     [join(root, "search", "best.json"), "refinement/best.json"],
-    ...(existsSync(join(root, "search", "search.md")) ? [[join(root, "search", "search.md"), "refinement/search.md"]] : []),
   ];
-  if (!existsSync(join(root, "search", "search.md"))) console.log(`(${join(root, "search", "search.md")} is gone; ${join(publishDir, "refinement", "search.md")} is kept as committed)`);
+  const searchMd = join(root, "search", "search.md");
+  if (existsSync(searchMd)) files.push([searchMd, "refinement/search.md"]);
+  else console.log(`(${searchMd} is gone; ${join(publishDir, "refinement", "search.md")} is kept as committed)`);
   for (const [from, to] of files) {
     const tmp = join(publishDir, dirname(to), `.${basename(to)}.tmp`);
     copyFileSync(from, tmp);
