@@ -10,33 +10,19 @@
  */
 import { renameSync, writeFileSync } from "node:fs";
 import { Generator, Tensor, keep, noGrad, scope } from "../src/engine/index.js";
-import { loadModelFolder } from "../src/models/pretrained.js";
 import { samplerFor } from "../src/diffusion/samplers.js";
-import { expertExecutors, loadPlanFor } from "../src/alter/inference.js";
 import { loadFashionMnist, splitValidation } from "../src/data/fashion-mnist.js";
 import { FashionClassifier, embedImages } from "../src/metrics/classifier.js";
 import { frechetFromFeatures } from "../src/metrics/frechet.js";
+import { loadTeacherAndPruned, option } from "./teacher-and-pruned.js";
 
-const args = process.argv.slice(2);
-const option = (name: string, fallback?: string): string | undefined => {
-  const i = args.indexOf(name);
-  return i >= 0 ? args[i + 1] : fallback;
-};
-const teacherDir = option("--teacher"), modelDir = option("--model");
 const n = Number(option("--n", "1000")), steps = Number(option("--steps", "20")), seed = Number(option("--seed", "0"));
 const holdout = Number(option("--holdout", "5000")), batch = 50;
-if (teacherDir === undefined || modelDir === undefined || !(n >= 2) || !(steps >= 1) || !(holdout >= 2)) {
-  console.error("usage: node --import tsx scripts/hybrid-sampling.ts --teacher DIR --model DIR [--n 1000] [--steps 20] [--seed 0] [--holdout 5000] [--out FILE]");
-  process.exit(2);
-}
-
-const teacher = loadModelFolder(teacherDir), model = loadModelFolder(modelDir);
-const plan = loadPlanFor(modelDir, model.unet);
-if (plan === null || model.classEmbedder === null || teacher.classEmbedder === null) {
-  console.error(`${modelDir} must be a class-conditional model folder written by alter prune`);
-  process.exit(2);
-}
-const experts = expertExecutors(plan);
+const { teacher, model, plan, experts } = loadTeacherAndPruned(
+  "node --import tsx scripts/hybrid-sampling.ts --teacher DIR --model DIR [--n 1000] [--steps 20] [--seed 0] [--holdout 5000] [--out FILE]",
+  n >= 2 && steps >= 1 && holdout >= 2,
+);
+const teacherDir = option("--teacher")!, modelDir = option("--model")!;
 const classifier = FashionClassifier.load(option("--classifier", "models/fmnist-classifier")!);
 const real = splitValidation(loadFashionMnist(undefined, "train"), holdout).validation;
 const realFeatures = embedImages(classifier, real.images);

@@ -13,30 +13,16 @@
  */
 import { writeFileSync } from "node:fs";
 import { Generator, Tensor, keep, noGrad, scope } from "../src/engine/index.js";
-import { loadModelFolder } from "../src/models/pretrained.js";
 import { samplerFor } from "../src/diffusion/samplers.js";
-import { expertExecutors, loadPlanFor } from "../src/alter/inference.js";
 import { meanSquare } from "../src/alter/calibrate.js";
+import { loadTeacherAndPruned, option } from "./teacher-and-pruned.js";
 
-const args = process.argv.slice(2);
-const option = (name: string, fallback?: string): string | undefined => {
-  const i = args.indexOf(name);
-  return i >= 0 ? args[i + 1] : fallback;
-};
-const teacherDir = option("--teacher"), modelDir = option("--model");
 const n = Number(option("--n", "16")), steps = Number(option("--steps", "20")), seed = Number(option("--seed", "1234"));
-if (teacherDir === undefined || modelDir === undefined || !(n >= 1) || !(steps >= 1)) {
-  console.error("usage: node --import tsx scripts/step-sensitivity.ts --teacher DIR --model DIR [--n 16] [--steps 20] [--seed 1234] [--out FILE]");
-  process.exit(2);
-}
-
-const teacher = loadModelFolder(teacherDir), model = loadModelFolder(modelDir);
-const plan = loadPlanFor(modelDir, model.unet);
-if (plan === null || model.classEmbedder === null || teacher.classEmbedder === null) {
-  console.error(`${modelDir} must be a class-conditional model folder written by alter prune`);
-  process.exit(2);
-}
-const experts = expertExecutors(plan);
+const { teacher, model, plan, experts } = loadTeacherAndPruned(
+  "node --import tsx scripts/step-sensitivity.ts --teacher DIR --model DIR [--n 16] [--steps 20] [--seed 1234] [--out FILE]",
+  n >= 1 && steps >= 1,
+);
+const teacherDir = option("--teacher")!, modelDir = option("--model")!;
 const scheduler = samplerFor(teacher.schedulerConfig, "ddim");
 const alphaBar = scheduler.alphasCumprod;
 scheduler.setTimesteps(steps);
