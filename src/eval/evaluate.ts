@@ -15,6 +15,7 @@ import type { Scheduler } from "../diffusion/scheduler.js";
 import { samplerFor } from "../diffusion/samplers.js";
 import { loadPlanFor, planExecutors, realisedMacs } from "../alter/inference.js";
 import type { AlterPlan } from "../alter/plan.js";
+import { DEFAULT_PRUNE_SETTINGS } from "../alter/train.js";
 import { FashionClassifier, embedImages, predictLabels } from "../metrics/classifier.js";
 import { frechetFromFeatures } from "../metrics/frechet.js";
 import { kernelInceptionDistance } from "../metrics/kid.js";
@@ -72,6 +73,8 @@ export interface EvalRow {
   calibration?: "after-training" | "at-freeze";
   /** prune --distill-weighting when not the paper's `uniform` (ours; such rows stay out of the paper's tables). */
   distill_weighting?: string;
+  /** The UNet loss weights that differ from alter prune's defaults, e.g. "feature 0.1" (such rows stay out of the paper's tables). */
+  loss_weights?: string;
   steps: number;
   n: number;
   macs_per_image_g: number;
@@ -96,13 +99,19 @@ interface LoadedModel {
 }
 
 /** Where a plan's training departed from the paper's method in ways the tables keep apart, from its settings. */
-export function departuresOf(settings: Record<string, unknown> | undefined): Pick<EvalRow, "calibration" | "distill_weighting"> {
-  const out: Pick<EvalRow, "calibration" | "distill_weighting"> = {};
+export function departuresOf(settings: Record<string, unknown> | undefined): Departures {
+  const out: Departures = {};
   if (settings?.calibration !== undefined) out.calibration = "after-training";
   else if (settings?.calibrateAtFreeze === true) out.calibration = "at-freeze";
   if (settings?.distillWeighting !== undefined && settings.distillWeighting !== "uniform") out.distill_weighting = String(settings.distillWeighting);
+  const weights = LOSS_WEIGHTS.filter(([key]) => typeof settings?.[key] === "number" && settings[key] !== DEFAULT_PRUNE_SETTINGS[key])
+    .map(([key, name]) => `${name} ${settings![key]}`);
+  if (weights.length > 0) out.loss_weights = weights.join(", ");
   return out;
 }
+
+type Departures = Pick<EvalRow, "calibration" | "distill_weighting" | "loss_weights">;
+const LOSS_WEIGHTS = [["lambdaDenoise", "denoise"], ["lambdaOutput", "output"], ["lambdaFeature", "feature"]] as const;
 
 function schedulerFor(model: LoadedModel, sampler: string): Scheduler {
   return samplerFor(model.folder.schedulerConfig, sampler, model.folder.schedulerConfigPath);

@@ -39,7 +39,7 @@ const CALIBRATION_NAMES: Record<NonNullable<EvalRow["calibration"]>, string> = {
 function label(r: EvalRow): string {
   if (!r.alter) return "dense teacher";
   const method = METHOD_NAMES[r.method ?? "alter"] ?? r.method ?? "ALTER";
-  const notes = [r.calibration && CALIBRATION_NAMES[r.calibration], r.distill_weighting && `${r.distill_weighting} distillation`].filter(Boolean);
+  const notes = [r.calibration && CALIBRATION_NAMES[r.calibration], r.distill_weighting && `${r.distill_weighting} distillation`, r.loss_weights && `loss weights: ${r.loss_weights}`].filter(Boolean);
   return `${method} p=${r.target_ratio?.toFixed(2)} N_e=${r.experts}` + (notes.length > 0 ? ` (${notes.join(", ")})` : "");
 }
 
@@ -57,8 +57,8 @@ const near = (a: number | undefined, b: number): boolean => a !== undefined && M
 /** A pruned row of this method, budget and size. */
 const isPlan = (r: EvalRow, method: string, ratio: number, experts: number | undefined): boolean =>
   r.alter && (r.method ?? "alter") === method && near(r.target_ratio, ratio) && r.experts === experts;
-/** A pruned row trained as the paper does (learned router, unweighted distillation). */
-const asPaper = (r: EvalRow): boolean => r.alter && r.calibration === undefined && r.distill_weighting === undefined;
+/** A pruned row trained as the paper does (learned router, unweighted distillation, the default loss weights). */
+const asPaper = (r: EvalRow): boolean => r.alter && r.calibration === undefined && r.distill_weighting === undefined && r.loss_weights === undefined;
 /** Such a row of this method, budget and size. */
 const isAlter = (r: EvalRow, ratio: number, experts = 10, method = "alter"): boolean => asPaper(r) && isPlan(r, method, ratio, experts);
 
@@ -173,7 +173,7 @@ function calibrationTable(rows: readonly EvalRow[], steps: number): PaperTable {
   const missing: string[] = [];
   for (const r of rows.filter((x) => x.alter && x.calibration !== undefined && x.steps === steps)) {
     const learned = rows.find((x) =>
-      isPlan(x, r.method ?? "alter", r.target_ratio ?? NaN, r.experts) && x.calibration === undefined && x.distill_weighting === r.distill_weighting && x.steps === steps);
+      isPlan(x, r.method ?? "alter", r.target_ratio ?? NaN, r.experts) && x.calibration === undefined && x.distill_weighting === r.distill_weighting && x.loss_weights === r.loss_weights && x.steps === steps);
     if (learned) {
       if (!picked.includes(learned)) picked.push(learned);
       compared.push(`${label(r)} ${r.frechet.toFixed(2)} vs learned ${learned.frechet.toFixed(2)}`);

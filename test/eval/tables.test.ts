@@ -89,6 +89,22 @@ test("eval rows record where a plan's training departed from the paper, from the
   // A calibrated copy of a run calibrated at T_end was last re-routed after training.
   assert.deepEqual(departuresOf({ calibrateAtFreeze: true, calibration: { objective: "relative" } }), { calibration: "after-training" });
   assert.deepEqual(departuresOf({ distillWeighting: "noise-variance" }), { distill_weighting: "noise-variance" });
+  // Loss weights: only those that differ from alter prune's defaults are named.
+  assert.deepEqual(departuresOf({ lambdaDenoise: 1e-4, lambdaOutput: 1, lambdaFeature: 1 }), {});
+  assert.deepEqual(departuresOf({ lambdaOutput: 1, lambdaFeature: 0.1 }), { loss_weights: "feature 0.1" });
+  assert.deepEqual(departuresOf({ lambdaDenoise: 0, lambdaFeature: 0.1 }), { loss_weights: "denoise 0, feature 0.1" });
+});
+
+test("rows trained with other loss weights stay out of the paper's tables and are labelled", () => {
+  const lf = row({ model: "lf", alter: true, method: "alter", target_ratio: 0.65, experts: 10, frechet: 6.4, loss_weights: "feature 0.1" });
+  const lfCal = row({ model: "lf-cal", alter: true, method: "alter", target_ratio: 0.65, experts: 10, frechet: 6.2, loss_weights: "feature 0.1", calibration: "after-training" });
+  const tables = Object.fromEntries(paperTables([lf, lfCal, ...rows]).map((t) => [t.id, t]));
+  assert.equal(tables["table-1-2"]!.rows.find((r) => r[0] === "ALTER p=0.65 N_e=10")![6], "7.50");
+  assert.ok(!tables["table-1-2"]!.rows.some((r) => String(r[0]).includes("loss weights")));
+  // Calibrated, it pairs with its own learned-router row, not the paper-trained one.
+  assert.deepEqual(tables["calibration"]!.rows.map((r) => r[0]), [
+    "ALTER p=0.65 N_e=10 (loss weights: feature 0.1)", "ALTER p=0.65 N_e=10 (calibrated, loss weights: feature 0.1)",
+  ]);
 });
 
 test("rows with weighted distillation stay out of the paper's tables; calibrated, they pair with their own uncalibrated row", () => {
