@@ -98,6 +98,10 @@ interface LoadedModel {
   plan: AlterPlan | null;
 }
 
+type Departures = Pick<EvalRow, "calibration" | "distill_weighting" | "loss_weights">;
+/** The UNet loss weights prune takes, with the names rows give them. */
+const LOSS_WEIGHTS = [["lambdaDenoise", "denoise"], ["lambdaOutput", "output"], ["lambdaFeature", "feature"]] as const;
+
 /** Where a plan's training departed from the paper's method in ways the tables keep apart, from its settings. */
 export function departuresOf(settings: Record<string, unknown> | undefined): Departures {
   const out: Departures = {};
@@ -109,9 +113,6 @@ export function departuresOf(settings: Record<string, unknown> | undefined): Dep
   if (weights.length > 0) out.loss_weights = weights.join(", ");
   return out;
 }
-
-type Departures = Pick<EvalRow, "calibration" | "distill_weighting" | "loss_weights">;
-const LOSS_WEIGHTS = [["lambdaDenoise", "denoise"], ["lambdaOutput", "output"], ["lambdaFeature", "feature"]] as const;
 
 function schedulerFor(model: LoadedModel, sampler: string): Scheduler {
   return samplerFor(model.folder.schedulerConfig, sampler, model.folder.schedulerConfigPath);

@@ -57,8 +57,12 @@ const near = (a: number | undefined, b: number): boolean => a !== undefined && M
 /** A pruned row of this method, budget and size. */
 const isPlan = (r: EvalRow, method: string, ratio: number, experts: number | undefined): boolean =>
   r.alter && (r.method ?? "alter") === method && near(r.target_ratio, ratio) && r.experts === experts;
+/** How a row's training departed from the paper's besides the router calibration (ours; absent when as the paper's). */
+const TRAINING_DEPARTURES = ["distill_weighting", "loss_weights"] as const;
+/** Two rows whose training departed from the paper's in the same ways (calibration aside). */
+const sameTraining = (a: EvalRow, b: EvalRow): boolean => TRAINING_DEPARTURES.every((key) => a[key] === b[key]);
 /** A pruned row trained as the paper does (learned router, unweighted distillation, the default loss weights). */
-const asPaper = (r: EvalRow): boolean => r.alter && r.calibration === undefined && r.distill_weighting === undefined && r.loss_weights === undefined;
+const asPaper = (r: EvalRow): boolean => r.alter && r.calibration === undefined && TRAINING_DEPARTURES.every((key) => r[key] === undefined);
 /** Such a row of this method, budget and size. */
 const isAlter = (r: EvalRow, ratio: number, experts = 10, method = "alter"): boolean => asPaper(r) && isPlan(r, method, ratio, experts);
 
@@ -173,7 +177,7 @@ function calibrationTable(rows: readonly EvalRow[], steps: number): PaperTable {
   const missing: string[] = [];
   for (const r of rows.filter((x) => x.alter && x.calibration !== undefined && x.steps === steps)) {
     const learned = rows.find((x) =>
-      isPlan(x, r.method ?? "alter", r.target_ratio ?? NaN, r.experts) && x.calibration === undefined && x.distill_weighting === r.distill_weighting && x.loss_weights === r.loss_weights && x.steps === steps);
+      isPlan(x, r.method ?? "alter", r.target_ratio ?? NaN, r.experts) && x.calibration === undefined && sameTraining(x, r) && x.steps === steps);
     if (learned) {
       if (!picked.includes(learned)) picked.push(learned);
       compared.push(`${label(r)} ${r.frechet.toFixed(2)} vs learned ${learned.frechet.toFixed(2)}`);
