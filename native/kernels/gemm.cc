@@ -321,6 +321,7 @@ ALTER_AVX512 void ukr_avx512(int64_t kc, const float* __restrict a, int64_t lda,
                          : nr > 16 ? static_cast<__mmask16>((1u << (nr - 16)) - 1)
                                    : static_cast<__mmask16>(0);
     const __m512 vb = _mm512_set1_ps(beta);
+#pragma GCC unroll 14
     for (int i = 0; i < M; ++i) {
       float* cr = c + i * ldc;
       __m512 r0 = _mm512_mul_ps(c0[i], va), r1 = _mm512_mul_ps(c1[i], va);
@@ -358,6 +359,10 @@ UkrFn ukr512_for(int64_t m) {
 }
 
 // ---- AVX2 micro-kernel: M x 16 tile (M <= 6) -------------------------------------------------
+// Every loop over the accumulator arrays, the stores at the end included, must be fully unrolled:
+// one loop indexed at run time makes GCC keep the arrays in memory, and it then stores each
+// accumulator to the stack after every FMA (measured: 25-30 % of the FMA peak instead of 55-75 %
+// on a Zen 3 without AVX-512; the results are bit-identical either way).
 constexpr int kMr256 = 6;
 constexpr int kNr256 = 16;
 
@@ -390,6 +395,7 @@ ALTER_AVX2 void ukr_avx2(int64_t kc, const float* __restrict a, int64_t lda,
   const __m256 va = _mm256_set1_ps(alpha);
   const __m256 vb = _mm256_set1_ps(beta);
   if (nr == kNr256) {
+#pragma GCC unroll 6
     for (int i = 0; i < M; ++i) {
       float* cr = c + i * ldc;
       __m256 r0 = _mm256_mul_ps(c0[i], va), r1 = _mm256_mul_ps(c1[i], va);
@@ -402,6 +408,7 @@ ALTER_AVX2 void ukr_avx2(int64_t kc, const float* __restrict a, int64_t lda,
     }
   } else {
     const __m256i m0 = tail_mask256(nr), m1 = tail_mask256(nr - 8);
+#pragma GCC unroll 6
     for (int i = 0; i < M; ++i) {
       float* cr = c + i * ldc;
       __m256 r0 = _mm256_mul_ps(c0[i], va), r1 = _mm256_mul_ps(c1[i], va);
