@@ -65,6 +65,10 @@ void unary_forward(Unary op, int64_t n, const float* x, float* y) {
     parallel_for(n, g, [&](int64_t i0, int64_t i1) { vmath::unary_forward_512(static_cast<int>(op), i0, i1, x, y); });
     return;
   }
+  if (active_isa() == Isa::Avx2 && vmath::unary_forward_256(static_cast<int>(op), 0, 0, x, y)) {
+    parallel_for(n, g, [&](int64_t i0, int64_t i1) { vmath::unary_forward_256(static_cast<int>(op), i0, i1, x, y); });
+    return;
+  }
   switch (op) {
     case Unary::Neg: map1(n, g, x, y, [](float v) { return -v; }); break;
     case Unary::Exp: map1(n, g, x, y, [](float v) { return std::exp(v); }); break;
@@ -104,6 +108,10 @@ void unary_backward(Unary op, int64_t n, const float* x, const float* y, const f
   const int64_t g = heavy(op) ? kGrainHeavy : kGrain;
   if (active_isa() == Isa::Avx512 && vmath::unary_backward_512(static_cast<int>(op), 0, 0, x, dy, dx)) {
     parallel_for(n, g, [&](int64_t i0, int64_t i1) { vmath::unary_backward_512(static_cast<int>(op), i0, i1, x, dy, dx); });
+    return;
+  }
+  if (active_isa() == Isa::Avx2 && vmath::unary_backward_256(static_cast<int>(op), 0, 0, x, dy, dx)) {
+    parallel_for(n, g, [&](int64_t i0, int64_t i1) { vmath::unary_backward_256(static_cast<int>(op), i0, i1, x, dy, dx); });
     return;
   }
   switch (op) {

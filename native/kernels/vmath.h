@@ -1,7 +1,10 @@
-// AVX-512 versions of the transcendental activations (exp, sigmoid, SiLU, GELU) with their
-// derivatives. libm's scalar exp/erfc cost ~10 ns an element; these run 16 lanes at a time.
+// AVX-512 and AVX2 versions of the transcendental activations (exp, sigmoid, SiLU, GELU) with
+// their derivatives. libm's scalar exp/erfc cost ~10 ns an element; these run 16 or 8 lanes at a
+// time. Both use the same formulas and constants:
 //  - exp: Cody-Waite range reduction x = n*ln2 + r, a degree-6 polynomial for e^r, scaled by 2^n
-//    with vscalefps (handles overflow/underflow). Max error ~2 ulp on [-87, 88].
+//    with vscalefps (handles overflow/underflow). AVX2 has no vscalefps: it multiplies by 2^(n/2)
+//    twice, each built in the exponent bits, which overflows to inf and underflows through the
+//    denormals the same way. Max error ~2 ulp on [-87, 88].
 //  - erfc (z >= 0) for GELU's normal CDF: the Chebyshev fit of Numerical Recipes' erfcc,
 //    t = 1/(1 + z/2), erfc = t*exp(-z^2 - 1.26551223 + t*P(t)); relative error < 1.2e-7 for all z,
 //    so Phi(x) stays accurate in the far negative tail (no 1 + erf cancellation).
@@ -130,6 +133,142 @@ ALTER_AVX512 inline bool unary_backward_512(int op, int64_t i0, int64_t i1, cons
         const __m512 dinner = _mm512_mul_ps(k, _mm512_fmadd_ps(u2, _mm512_set1_ps(3.f * 0.044715f), one));
         const __m512 term = _mm512_mul_ps(_mm512_mul_ps(_mm512_add_ps(u, u), _mm512_mul_ps(s, _mm512_sub_ps(one, s))), dinner);
         return _mm512_mul_ps(d, _mm512_add_ps(s, term));
+      });
+      return true;
+    default:
+      return false;
+  }
+}
+
+// ---- AVX2 + FMA: the same functions on 8 lanes ----------------------------------------------
+#define ALTER_AVX2 __attribute__((target("avx2,fma")))
+
+// 2^k for integer-valued k in [-126, 127], built in the exponent field.
+ALTER_AVX2 inline __m256 pow2i256(__m256i k) {
+  return _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_add_epi32(k, _mm256_set1_epi32(127)), 23));
+}
+
+ALTER_AVX2 inline __m256 exp256(__m256 x) {
+  // The same clamp as exp512 (NaN passes through: max/min return their second operand).
+  x = _mm256_min_ps(_mm256_set1_ps(89.f), _mm256_max_ps(_mm256_set1_ps(-104.f), x));
+  const __m256 n = _mm256_round_ps(_mm256_mul_ps(x, _mm256_set1_ps(1.44269504088896341f)),
+                                   _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+  __m256 r = _mm256_fnmadd_ps(n, _mm256_set1_ps(0.693359375f), x);
+  r = _mm256_fnmadd_ps(n, _mm256_set1_ps(-2.12194440e-4f), r);
+  __m256 p = _mm256_set1_ps(1.3981999507e-3f);
+  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(8.3334519073e-3f));
+  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(4.1665795894e-2f));
+  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.6666665459e-1f));
+  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(5.0000001201e-1f));
+  p = _mm256_fmadd_ps(p, _mm256_mul_ps(r, r), _mm256_add_ps(r, _mm256_set1_ps(1.f)));
+  // n is in [-150, 129]: two factors 2^h and 2^(n-h), h = floor(n/2), each in range for pow2i256.
+  const __m256i ni = _mm256_cvtps_epi32(n);
+  const __m256i h = _mm256_srai_epi32(ni, 1);
+  return _mm256_mul_ps(_mm256_mul_ps(p, pow2i256(h)), pow2i256(_mm256_sub_epi32(ni, h)));
+}
+
+ALTER_AVX2 inline __m256 sigmoid256(__m256 x) {
+  const __m256 one = _mm256_set1_ps(1.f);
+  return _mm256_div_ps(one, _mm256_add_ps(one, exp256(_mm256_sub_ps(_mm256_setzero_ps(), x))));
+}
+
+ALTER_AVX2 inline __m256 normal_cdf256(__m256 x) {
+  const __m256 abs = _mm256_andnot_ps(_mm256_set1_ps(-0.f), x);
+  const __m256 z = _mm256_mul_ps(abs, _mm256_set1_ps(0.70710678118654752f));
+  const __m256 t = _mm256_div_ps(_mm256_set1_ps(1.f), _mm256_fmadd_ps(z, _mm256_set1_ps(0.5f), _mm256_set1_ps(1.f)));
+  __m256 p = _mm256_set1_ps(0.17087277f);
+  p = _mm256_fmadd_ps(p, t, _mm256_set1_ps(-0.82215223f));
+  p = _mm256_fmadd_ps(p, t, _mm256_set1_ps(1.48851587f));
+  p = _mm256_fmadd_ps(p, t, _mm256_set1_ps(-1.13520398f));
+  p = _mm256_fmadd_ps(p, t, _mm256_set1_ps(0.27886807f));
+  p = _mm256_fmadd_ps(p, t, _mm256_set1_ps(-0.18628806f));
+  p = _mm256_fmadd_ps(p, t, _mm256_set1_ps(0.09678418f));
+  p = _mm256_fmadd_ps(p, t, _mm256_set1_ps(0.37409196f));
+  p = _mm256_fmadd_ps(p, t, _mm256_set1_ps(1.00002368f));
+  p = _mm256_fmadd_ps(p, t, _mm256_set1_ps(-1.26551223f));
+  const __m256 erfc = _mm256_mul_ps(t, exp256(_mm256_sub_ps(p, _mm256_mul_ps(z, z))));
+  const __m256 half_erfc = _mm256_mul_ps(erfc, _mm256_set1_ps(0.5f));
+  const __m256 negative = _mm256_cmp_ps(x, _mm256_setzero_ps(), _CMP_LT_OQ);
+  return _mm256_blendv_ps(_mm256_sub_ps(_mm256_set1_ps(1.f), half_erfc), half_erfc, negative);
+}
+
+ALTER_AVX2 inline __m256i lanes256(int64_t n) {
+  return _mm256_cmpgt_epi32(_mm256_set1_epi32(static_cast<int>(n)), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+}
+
+template <class F>
+ALTER_AVX2 inline void map1_256(int64_t i0, int64_t i1, const float* x, float* y, F f) {
+  int64_t i = i0;
+  for (; i + 8 <= i1; i += 8) _mm256_storeu_ps(y + i, f(_mm256_loadu_ps(x + i)));
+  if (i < i1) {
+    const __m256i m = lanes256(i1 - i);
+    _mm256_maskstore_ps(y + i, m, f(_mm256_maskload_ps(x + i, m)));
+  }
+}
+
+template <class F>
+ALTER_AVX2 inline void map2_256(int64_t i0, int64_t i1, const float* x, const float* dy, float* dx, F f) {
+  int64_t i = i0;
+  for (; i + 8 <= i1; i += 8) _mm256_storeu_ps(dx + i, f(_mm256_loadu_ps(x + i), _mm256_loadu_ps(dy + i)));
+  if (i < i1) {
+    const __m256i m = lanes256(i1 - i);
+    _mm256_maskstore_ps(dx + i, m, f(_mm256_maskload_ps(x + i, m), _mm256_maskload_ps(dy + i, m)));
+  }
+}
+
+// As unary_forward_512.
+ALTER_AVX2 inline bool unary_forward_256(int op, int64_t i0, int64_t i1, const float* x, float* y) {
+  switch (op) {
+    case 1:  // Exp
+      map1_256(i0, i1, x, y, [](__m256 v) ALTER_AVX2 { return exp256(v); });
+      return true;
+    case 5:  // Sigmoid
+      map1_256(i0, i1, x, y, [](__m256 v) ALTER_AVX2 { return sigmoid256(v); });
+      return true;
+    case 6:  // Silu
+      map1_256(i0, i1, x, y, [](__m256 v) ALTER_AVX2 { return _mm256_mul_ps(v, sigmoid256(v)); });
+      return true;
+    case 7:  // GeluErf
+      map1_256(i0, i1, x, y, [](__m256 v) ALTER_AVX2 { return _mm256_mul_ps(v, normal_cdf256(v)); });
+      return true;
+    case 8:  // GeluTanh
+      map1_256(i0, i1, x, y, [](__m256 v) ALTER_AVX2 {
+        const __m256 inner = _mm256_mul_ps(_mm256_fmadd_ps(_mm256_mul_ps(_mm256_mul_ps(v, v), v), _mm256_set1_ps(0.044715f), v),
+                                           _mm256_set1_ps(2.f * 0.79788456080286536f));
+        return _mm256_mul_ps(v, sigmoid256(inner));
+      });
+      return true;
+    default:
+      return false;
+  }
+}
+
+// As unary_backward_512.
+ALTER_AVX2 inline bool unary_backward_256(int op, int64_t i0, int64_t i1, const float* x, const float* dy, float* dx) {
+  const __m256 one = _mm256_set1_ps(1.f);
+  switch (op) {
+    case 6:  // Silu
+      map2_256(i0, i1, x, dy, dx, [one](__m256 u, __m256 d) ALTER_AVX2 {
+        const __m256 s = sigmoid256(u);
+        return _mm256_mul_ps(d, _mm256_mul_ps(s, _mm256_fmadd_ps(u, _mm256_sub_ps(one, s), one)));
+      });
+      return true;
+    case 7:  // GeluErf
+      map2_256(i0, i1, x, dy, dx, [](__m256 u, __m256 d) ALTER_AVX2 {
+        const __m256 pdf = _mm256_mul_ps(_mm256_set1_ps(0.39894228040143268f),
+                                         exp256(_mm256_mul_ps(_mm256_mul_ps(u, u), _mm256_set1_ps(-0.5f))));
+        return _mm256_mul_ps(d, _mm256_fmadd_ps(u, pdf, normal_cdf256(u)));
+      });
+      return true;
+    case 8:  // GeluTanh
+      map2_256(i0, i1, x, dy, dx, [one](__m256 u, __m256 d) ALTER_AVX2 {
+        const __m256 u2 = _mm256_mul_ps(u, u);
+        const __m256 k = _mm256_set1_ps(0.79788456080286536f);
+        const __m256 inner = _mm256_mul_ps(_mm256_fmadd_ps(_mm256_mul_ps(u2, u), _mm256_set1_ps(0.044715f), u), _mm256_add_ps(k, k));
+        const __m256 s = sigmoid256(inner);
+        const __m256 dinner = _mm256_mul_ps(k, _mm256_fmadd_ps(u2, _mm256_set1_ps(3.f * 0.044715f), one));
+        const __m256 term = _mm256_mul_ps(_mm256_mul_ps(_mm256_add_ps(u, u), _mm256_mul_ps(s, _mm256_sub_ps(one, s))), dinner);
+        return _mm256_mul_ps(d, _mm256_add_ps(s, term));
       });
       return true;
     default:
