@@ -249,6 +249,57 @@ ALTER_AVX512 void pack_b_trans_avx512(const float* B, int64_t ldb, int64_t k0, i
   }
 }
 
+// ---- AVX2 packers for the two contiguous cases -----------------------------------------------
+// Row-major B (no transpose) into NR=16 column panels: two 8-float copies per depth step.
+ALTER_AVX2 void pack_b_notrans_avx2(const float* B, int64_t ldb, int64_t k0, int64_t kc,
+                                    int64_t j0, int64_t nc, float* dst) {
+  constexpr int NR = 16;
+  for (int64_t jp = 0; jp < nc; jp += NR) {
+    const int64_t nr = std::min<int64_t>(NR, nc - jp);
+    const float* src = B + k0 * ldb + j0 + jp;
+    float* d = dst + jp * kc;
+    if (nr == NR) {
+      for (int64_t k = 0; k < kc; ++k) {
+        _mm256_store_ps(d + k * NR, _mm256_loadu_ps(src + k * ldb));
+        _mm256_store_ps(d + k * NR + 8, _mm256_loadu_ps(src + k * ldb + 8));
+      }
+    } else {
+      // Masked loads read nothing past the row's end; the masked-off lanes store zeros.
+      const __m256i idx = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+      const __m256i m0 = _mm256_cmpgt_epi32(_mm256_set1_epi32(static_cast<int>(nr)), idx);
+      const __m256i m1 = _mm256_cmpgt_epi32(_mm256_set1_epi32(static_cast<int>(nr - 8)), idx);
+      for (int64_t k = 0; k < kc; ++k) {
+        _mm256_store_ps(d + k * NR, _mm256_maskload_ps(src + k * ldb, m0));
+        _mm256_store_ps(d + k * NR + 8, _mm256_maskload_ps(src + k * ldb + 8, m1));
+      }
+    }
+  }
+}
+
+// op(A) = A^T (A is [K, M] row-major) into MR=6 row panels: one 6-float copy per depth step.
+ALTER_AVX2 void pack_a_trans_avx2(const float* A, int64_t lda, int64_t i0, int64_t mc, int64_t k0,
+                                  int64_t kc, float* dst) {
+  constexpr int MR = 6;
+  for (int64_t ip = 0; ip < mc; ip += MR) {
+    const int64_t mr = std::min<int64_t>(MR, mc - ip);
+    const float* src = A + k0 * lda + i0 + ip;
+    float* d = dst + ip * kc;
+    if (mr == MR) {
+      for (int64_t k = 0; k < kc; ++k) {
+        const float* s = src + k * lda;
+        _mm_storeu_ps(d + k * MR, _mm_loadu_ps(s));
+        _mm_storel_pi(reinterpret_cast<__m64*>(d + k * MR + 4), _mm_castpd_ps(_mm_load_sd(reinterpret_cast<const double*>(s + 4))));
+      }
+    } else {
+      for (int64_t k = 0; k < kc; ++k) {
+        int64_t i = 0;
+        for (; i < mr; ++i) d[k * MR + i] = src[k * lda + i];
+        for (; i < MR; ++i) d[k * MR + i] = 0.0f;
+      }
+    }
+  }
+}
+
 // ---- AVX-512 micro-kernel: M x 32 tile (M <= 14) --------------------------------------------
 // C[0:M, 0:nr] = alpha * sum_k a(i,k) b(k,:) + beta * C (C not read when beta == 0).
 // Packed A: a(i,k) = a[k*14 + i]. Direct A: a(i,k) = a[i*lda + k].
@@ -502,7 +553,11 @@ void pack_b(const Arch& ar, bool tB, const float* B, int64_t ldb, int64_t k0, in
     else pack_b_notrans_avx512(B, ldb, k0, kc, j0, nc, dst);
     return;
   }
-  if (ar.isa == Isa::Avx2) return pack_b_generic<kNr256>(tB, B, ldb, k0, kc, j0, nc, dst);
+  if (ar.isa == Isa::Avx2) {
+    if (tB) pack_b_generic<kNr256>(tB, B, ldb, k0, kc, j0, nc, dst);
+    else pack_b_notrans_avx2(B, ldb, k0, kc, j0, nc, dst);
+    return;
+  }
 #endif
   pack_b_generic<kNrP>(tB, B, ldb, k0, kc, j0, nc, dst);
 }
@@ -515,7 +570,11 @@ void pack_a(const Arch& ar, bool tA, const float* A, int64_t lda, int64_t i0, in
     else pack_a_trans_avx512(A, lda, i0, mc, k0, kc, dst);
     return;
   }
-  if (ar.isa == Isa::Avx2) return pack_a_generic<kMr256>(tA, A, lda, i0, mc, k0, kc, dst);
+  if (ar.isa == Isa::Avx2) {
+    if (tA) pack_a_trans_avx2(A, lda, i0, mc, k0, kc, dst);
+    else pack_a_generic<kMr256>(tA, A, lda, i0, mc, k0, kc, dst);
+    return;
+  }
 #endif
   pack_a_generic<kMrP>(tA, A, lda, i0, mc, k0, kc, dst);
 }
