@@ -126,7 +126,9 @@ inline __m256i lane_mask(int64_t cnt) {
                             _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
 }
 
-template <int MR, int NV>
+// PARTIAL: the last 8-column vector is cut short by `last`. Only then are masked loads and stores
+// used: AMD cores run vmaskmovps stores as microcode, many times slower than plain stores.
+template <int MR, int NV, bool PARTIAL>
 inline void tile(int64_t k, float alpha, const float* A, int64_t ars, int64_t acs, const float* B,
                  int64_t ldb, float* C, int64_t ldc, bool acc, __m256i last) {
   __m256 c[MR][NV];
@@ -139,7 +141,7 @@ inline void tile(int64_t k, float alpha, const float* A, int64_t ars, int64_t ac
     __m256 b[NV];
 #pragma GCC unroll 4
     for (int v = 0; v < NV - 1; ++v) b[v] = _mm256_loadu_ps(bp + 8 * v);
-    b[NV - 1] = _mm256_maskload_ps(bp + 8 * (NV - 1), last);
+    b[NV - 1] = PARTIAL ? _mm256_maskload_ps(bp + 8 * (NV - 1), last) : _mm256_loadu_ps(bp + 8 * (NV - 1));
     const float* ap = A + p * acs;
 #pragma GCC unroll 8
     for (int r = 0; r < MR; ++r) {
@@ -149,27 +151,30 @@ inline void tile(int64_t k, float alpha, const float* A, int64_t ars, int64_t ac
     }
   }
   const __m256 al = _mm256_set1_ps(alpha);
-  const __m256i full = _mm256_set1_epi32(-1);
 #pragma GCC unroll 8
   for (int r = 0; r < MR; ++r) {
     float* cr = C + r * ldc;
 #pragma GCC unroll 4
     for (int v = 0; v < NV; ++v) {
-      __m256i mk = v == NV - 1 ? last : full;
       __m256 val = _mm256_mul_ps(c[r][v], al);
-      if (acc) val = _mm256_add_ps(val, _mm256_maskload_ps(cr + 8 * v, mk));
-      _mm256_maskstore_ps(cr + 8 * v, mk, val);
+      if (PARTIAL && v == NV - 1) {
+        if (acc) val = _mm256_add_ps(val, _mm256_maskload_ps(cr + 8 * v, last));
+        _mm256_maskstore_ps(cr + 8 * v, last, val);
+      } else {
+        if (acc) val = _mm256_add_ps(val, _mm256_loadu_ps(cr + 8 * v));
+        _mm256_storeu_ps(cr + 8 * v, val);
+      }
     }
   }
 }
 
-template <int NV, int MRB>
+template <int NV, int MRB, bool PARTIAL>
 inline void rows(int64_t m, int64_t k, float alpha, const float* A, int64_t ars, int64_t acs,
                  const float* B, int64_t ldb, float* C, int64_t ldc, bool acc, __m256i last) {
   int64_t i = 0;
   for (; i + MRB <= m; i += MRB)
-    tile<MRB, NV>(k, alpha, A + i * ars, ars, acs, B, ldb, C + i * ldc, ldc, acc, last);
-  for (; i < m; ++i) tile<1, NV>(k, alpha, A + i * ars, ars, acs, B, ldb, C + i * ldc, ldc, acc, last);
+    tile<MRB, NV, PARTIAL>(k, alpha, A + i * ars, ars, acs, B, ldb, C + i * ldc, ldc, acc, last);
+  for (; i < m; ++i) tile<1, NV, PARTIAL>(k, alpha, A + i * ars, ars, acs, B, ldb, C + i * ldc, ldc, acc, last);
 }
 
 void gemm(int64_t m, int64_t n, int64_t k, float alpha, const float* A, int64_t ars, int64_t acs,
@@ -177,11 +182,15 @@ void gemm(int64_t m, int64_t n, int64_t k, float alpha, const float* A, int64_t 
   for (int64_t j0 = 0; j0 < n; j0 += 16) {
     int64_t nc = std::min<int64_t>(16, n - j0);
     int nv = static_cast<int>((nc + 7) / 8);
-    __m256i last = lane_mask(nc - 8 * (nv - 1));
-    if (nv == 2)
-      rows<2, 6>(m, k, alpha, A, ars, acs, B + j0, ldb, C + j0, ldc, acc, last);
-    else
-      rows<1, 8>(m, k, alpha, A, ars, acs, B + j0, ldb, C + j0, ldc, acc, last);
+    const int64_t tail = nc - 8 * (nv - 1);
+    __m256i last = lane_mask(tail);
+    if (tail == 8) {
+      if (nv == 2) rows<2, 6, false>(m, k, alpha, A, ars, acs, B + j0, ldb, C + j0, ldc, acc, last);
+      else rows<1, 8, false>(m, k, alpha, A, ars, acs, B + j0, ldb, C + j0, ldc, acc, last);
+    } else {
+      if (nv == 2) rows<2, 6, true>(m, k, alpha, A, ars, acs, B + j0, ldb, C + j0, ldc, acc, last);
+      else rows<1, 8, true>(m, k, alpha, A, ars, acs, B + j0, ldb, C + j0, ldc, acc, last);
+    }
   }
 }
 
