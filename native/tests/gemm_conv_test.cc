@@ -338,6 +338,10 @@ void benchmarks() {
       {make_shape(16, 16, 16, 128, 128, 3, 3, 1, 1, 1, 1), "16x16x16 128->128 3x3 p1"},
       {make_shape(16, 32, 32, 64, 64, 3, 3, 2, 2, 1, 1), "16x32x32 64->64 3x3 s2"},
       {make_shape(16, 32, 32, 64, 128, 1, 1, 1, 1, 0, 0), "16x32x32 64->128 1x1"},
+      // The Fashion-MNIST teacher's convolutions (16 / 32 / 64 channels at 32 / 16 / 8 pixels).
+      {make_shape(16, 32, 32, 16, 16, 3, 3, 1, 1, 1, 1), "16x32x32 16->16 3x3 p1"},
+      {make_shape(16, 16, 16, 32, 32, 3, 3, 1, 1, 1, 1), "16x16x16 32->32 3x3 p1"},
+      {make_shape(16, 8, 8, 64, 64, 3, 3, 1, 1, 1, 1), "16x8x8 64->64 3x3 p1"},
   };
   for (const CS& cs : convs) {
     const Conv2dShape& s = cs.s;
