@@ -250,6 +250,12 @@ ALTER_AVX512 void pack_b_trans_avx512(const float* B, int64_t ldb, int64_t k0, i
 }
 
 // ---- AVX2 packers for the two contiguous cases -----------------------------------------------
+// Lanes [0, n) of an 8-float vector set (all when n >= 8, none when n <= 0).
+ALTER_AVX2 inline __m256i tail_mask256(int64_t n) {
+  const __m256i idx = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+  return _mm256_cmpgt_epi32(_mm256_set1_epi32(static_cast<int>(n)), idx);
+}
+
 // Row-major B (no transpose) into NR=16 column panels: two 8-float copies per depth step.
 ALTER_AVX2 void pack_b_notrans_avx2(const float* B, int64_t ldb, int64_t k0, int64_t kc,
                                     int64_t j0, int64_t nc, float* dst) {
@@ -265,9 +271,7 @@ ALTER_AVX2 void pack_b_notrans_avx2(const float* B, int64_t ldb, int64_t k0, int
       }
     } else {
       // Masked loads read nothing past the row's end; the masked-off lanes store zeros.
-      const __m256i idx = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
-      const __m256i m0 = _mm256_cmpgt_epi32(_mm256_set1_epi32(static_cast<int>(nr)), idx);
-      const __m256i m1 = _mm256_cmpgt_epi32(_mm256_set1_epi32(static_cast<int>(nr - 8)), idx);
+      const __m256i m0 = tail_mask256(nr), m1 = tail_mask256(nr - 8);
       for (int64_t k = 0; k < kc; ++k) {
         _mm256_store_ps(d + k * NR, _mm256_maskload_ps(src + k * ldb, m0));
         _mm256_store_ps(d + k * NR + 8, _mm256_maskload_ps(src + k * ldb + 8, m1));
@@ -291,11 +295,7 @@ ALTER_AVX2 void pack_a_trans_avx2(const float* A, int64_t lda, int64_t i0, int64
         _mm_storel_pi(reinterpret_cast<__m64*>(d + k * MR + 4), _mm_castpd_ps(_mm_load_sd(reinterpret_cast<const double*>(s + 4))));
       }
     } else {
-      for (int64_t k = 0; k < kc; ++k) {
-        int64_t i = 0;
-        for (; i < mr; ++i) d[k * MR + i] = src[k * lda + i];
-        for (; i < MR; ++i) d[k * MR + i] = 0.0f;
-      }
+      pack_a_generic<MR>(true, A, lda, i0 + ip, mr, k0, kc, d);  // the last, short panel
     }
   }
 }
@@ -416,11 +416,6 @@ UkrFn ukr512_for(int64_t m) {
 // on a Zen 3 without AVX-512; the results are bit-identical either way).
 constexpr int kMr256 = 6;
 constexpr int kNr256 = 16;
-
-ALTER_AVX2 inline __m256i tail_mask256(int64_t n) {
-  const __m256i idx = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
-  return _mm256_cmpgt_epi32(_mm256_set1_epi32(static_cast<int>(n)), idx);
-}
 
 template <int M, bool DIRECT>
 ALTER_AVX2 void ukr_avx2(int64_t kc, const float* __restrict a, int64_t lda,
