@@ -31,7 +31,7 @@ import { cloneUNet, saveModelFolder, type ModelFolder } from "../models/pretrain
 import type { UNet2DConditionModel } from "../models/unet-2d-condition.js";
 import { BatchLoader, type BatchLoaderState } from "../data/loader.js";
 import { splitValidation, type Dataset } from "../data/fashion-mnist.js";
-import { createScheduler, validateSchedulerConfig } from "../diffusion/scheduler.js";
+import { createScheduler, validateSchedulerConfig, type SchedulerConfig } from "../diffusion/scheduler.js";
 import { addPrefixed, loadCheckpoint, saveRunCheckpoint, withPrefix } from "../util/checkpoint.js";
 import { JsonlLog } from "../util/jsonl.js";
 import { ProgressBar } from "../util/progress.js";
@@ -100,6 +100,11 @@ export interface PruneSettings {
   /** Per-timestep weights of the output and feature distillation (losses.ts distillationWeights;
    * `uniform` is the paper's). */
   distillWeighting: DistillWeighting;
+  /** Fine-tune for one sampler: after the plan freezes, this fraction of each batch's timesteps is drawn
+   * from the `focusSteps`-step sampling grid (the scheduler's spacing) instead of all T; the rest stay
+   * uniform. 0 steps: off (the paper). Ours: the sampler only ever calls those timesteps. */
+  focusSteps: number;
+  focusFraction: number;
   lambdaRatio: number;
   lambdaBalance: number;
   labelDropout: number;
@@ -152,6 +157,8 @@ export const DEFAULT_PRUNE_SETTINGS: PruneSettings = {
   // hypernetwork did not reach the budget in T_end on our teacher.
   normalizeFeatures: true,
   distillWeighting: "uniform",
+  focusSteps: 0,
+  focusFraction: 1,
   lambdaRatio: 5,
   lambdaBalance: 1,
   labelDropout: 0.1,
@@ -203,6 +210,22 @@ function fixedRouting(method: PruneMethod, experts: number, T: number): Int32Arr
   return null;
 }
 
+/** The timesteps an `n`-step DDIM sampler calls on this noise schedule (its timestep_spacing). */
+export function samplingGrid(config: SchedulerConfig, n: number): Int32Array {
+  if (!Number.isInteger(n) || n < 1 || n > (config.num_train_timesteps ?? 1000)) {
+    throw new PruneError(`--focus-steps ${n}: must be a sampler step count in [1, ${config.num_train_timesteps ?? 1000}] (0 turns the focus off)`);
+  }
+  const sampler = createScheduler(validateSchedulerConfig({ ...config, _class_name: "DDIMScheduler" }));
+  sampler.setTimesteps(n);
+  return sampler.timesteps.slice();
+}
+
+/** Replaces each timestep, with probability `fraction`, by a random point of `grid` (in place). */
+export function focusTimesteps(timesteps: Int32Array, grid: Int32Array, fraction: number, rng: Generator): void {
+  const pick = rng.uniform(timesteps.length), slot = rng.randint(timesteps.length, 0, grid.length);
+  for (let i = 0; i < timesteps.length; i++) if (pick[i]! < fraction) timesteps[i] = grid[slot[i]!]!;
+}
+
 /** One-hot [T, N_e] from expert ids. */
 function oneHotRouting(ids: Int32Array, experts: number): Tensor {
   const out = Tensor.zeros([ids.length, experts]);
@@ -225,6 +248,9 @@ export async function trainPruned(run: PruneRun): Promise<PruneResult> {
   if (!(Number.isFinite(s.noiseFreeTail) && s.noiseFreeTail >= 0 && s.noiseAnneal + s.noiseFreeTail <= 1)) {
     throw new PruneError(`--noise-free-tail ${s.noiseFreeTail}: must be a fraction of T_end in [0, 1 - ${s.noiseAnneal}] (the anneal, --noise-anneal ${s.noiseAnneal}, comes before it)`);
   }
+  if (!(Number.isFinite(s.focusFraction) && s.focusFraction > 0 && s.focusFraction <= 1)) {
+    throw new PruneError(`--focus-fraction ${s.focusFraction}: must be in (0, 1] (the share of each batch drawn from the sampler's timesteps; 1: all of it)`);
+  }
   const data = splitValidation(run.data, s.holdout).train;
   if (teacher.classEmbedder === null) throw new PruneError("the teacher folder has no class_embedder/; alter prune needs a class-conditional teacher");
   const embedder = teacher.classEmbedder;
@@ -238,6 +264,8 @@ export async function trainPruned(run: PruneRun): Promise<PruneResult> {
   const T = schedulerConfig.num_train_timesteps ?? 1000;
   const prediction = schedulerConfig.prediction_type ?? "epsilon";
   const timestepWeights = distillationWeights(s.distillWeighting, noiseScheduler.alphasCumprod);
+  /** The sampling grid the fine-tuning focuses on (null: every timestep, the paper). */
+  const focusGrid = s.focusSteps > 0 ? samplingGrid(schedulerConfig, s.focusSteps) : null;
 
   const teacherUnet = teacher.unet.requiresGrad(false).eval();
   const student: UNet2DConditionModel = cloneUNet(teacherUnet).train();
@@ -300,7 +328,7 @@ export async function trainPruned(run: PruneRun): Promise<PruneResult> {
     const state = ckpt.state as unknown as PruneState;
     // Checkpoints from before these settings existed ran constant learning rates, no noise annealing or noise-free tail, no average,
     // no calibration, no budget fit and unweighted distillation.
-    const saved = Object.assign({}, s, { hyperLrSchedule: "constant", noiseAnneal: 0, noiseFreeTail: 0, unetLrSchedule: "constant", emaDecay: 0, calibrateAtFreeze: false, fitBudget: false, distillWeighting: "uniform" }, state.settings, { steps: 0 });
+    const saved = Object.assign({}, s, { hyperLrSchedule: "constant", noiseAnneal: 0, noiseFreeTail: 0, unetLrSchedule: "constant", emaDecay: 0, calibrateAtFreeze: false, fitBudget: false, distillWeighting: "uniform", focusSteps: 0, focusFraction: 1 }, state.settings, { steps: 0 });
     const now: Record<string, unknown> = { ...s, steps: 0 }, then: Record<string, unknown> = saved;
     const differ = Object.keys({ ...now, ...then }).filter((k) => JSON.stringify(now[k]) !== JSON.stringify(then[k]));
     if (differ.length > 0) {
@@ -347,9 +375,10 @@ export async function trainPruned(run: PruneRun): Promise<PruneResult> {
   };
 
   /** A noisy batch: images, labels (with dropout to the null label), timesteps, x_t, target, teacher outputs. */
-  const makeBatch = (images: Tensor, labelsIn: Int32Array) => {
+  const makeBatch = (images: Tensor, labelsIn: Int32Array, focused = false) => {
     const B = images.shape[0];
     const timesteps = rng.randint(B, 0, T);
+    if (focused && focusGrid !== null) focusTimesteps(timesteps, focusGrid, s.focusFraction, rng);
     const noise = Tensor.randn(images.shape, rng);
     const labels = labelsIn.slice();
     const drop = rng.uniform(B);
@@ -427,7 +456,8 @@ export async function trainPruned(run: PruneRun): Promise<PruneResult> {
     scope(() => {
       unetOpt.lr = unetSchedule(step);
       unetOpt.zeroGrad();
-      const batch = makeBatch(images, labels);
+      // Only the fine-tuning focuses: the router must see every timestep while it is learned.
+      const batch = makeBatch(images, labels, frozen);
       const perf = performance(batch, new SubsetExecutor(index, gatherRows(hardTable(), Tensor.int32(batch.timesteps))));
       const value = perf.loss.item();
       checkFinite("the UNet loss", value, step, { denoise: perf.den, output_kd: perf.out, feature_kd: perf.feat });

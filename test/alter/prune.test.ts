@@ -12,7 +12,7 @@ import { parseUNetConfig } from "../../src/models/config.js";
 import { loadFashionMnist } from "../../src/data/fashion-mnist.js";
 import { DEFAULT_TEACHER_SETTINGS, trainTeacher } from "../../src/diffusion/train-teacher.js";
 import { loadModelFolder } from "../../src/models/pretrained.js";
-import { DEFAULT_PRUNE_SETTINGS, noiseScale, trainPruned, type PruneSettings } from "../../src/alter/train.js";
+import { DEFAULT_PRUNE_SETTINGS, focusTimesteps, noiseScale, samplingGrid, trainPruned, type PruneSettings } from "../../src/alter/train.js";
 import { loadPlanFor, planExecutors, realisedMacs } from "../../src/alter/inference.js";
 import { readPlan, validatePlan, PlanError } from "../../src/alter/plan.js";
 import { sampleImages } from "../../src/diffusion/pipeline.js";
@@ -20,6 +20,7 @@ import { createScheduler, validateSchedulerConfig } from "../../src/diffusion/sc
 import { ResnetBlock2D } from "../../src/models/resnet.js";
 import { BasicTransformerBlock } from "../../src/models/transformer-2d.js";
 import { readSafetensors } from "../../src/nn/safetensors.js";
+import { Generator } from "../../src/engine/rng.js";
 
 const ROOT = join(import.meta.dirname, "..", "..");
 const data = loadFashionMnist(join(ROOT, "data", "fashion-mnist-slice"), "test");
@@ -135,6 +136,32 @@ describe("alter prune (tiny end to end)", () => {
       trainPruned({ teacher: loadModelFolder(teacherDir), data, outDir: mkdtempSync(join(tmpdir(), "alter-prune-")), settings: { ...base, method: "manual", calibrateAtFreeze: true }, silent: true }),
       /--calibrate-at-freeze re-chooses a learned router; --method manual/,
     );
+  });
+
+  test("--focus-steps fine-tunes on the sampler's timesteps only after the freeze: the plan is the plain run's, the weights are not", async () => {
+    const trailing = validateSchedulerConfig({ _class_name: "DDPMScheduler", num_train_timesteps: 1000, timestep_spacing: "trailing" });
+    assert.deepEqual(Array.from(samplingGrid(trailing, 20)), Array.from({ length: 20 }, (_, i) => 999 - 50 * i));
+    const leading = validateSchedulerConfig({ _class_name: "DDPMScheduler", num_train_timesteps: 1000, timestep_spacing: "leading" });
+    assert.deepEqual(Array.from(samplingGrid(leading, 4)), [750, 500, 250, 0]);
+    // All of a batch, or about the asked share of it, lands on the grid.
+    const grid = samplingGrid(trailing, 20), onGrid = new Set(grid);
+    const all = Int32Array.from({ length: 64 }, (_, i) => i * 7 + 1);
+    focusTimesteps(all, grid, 1, new Generator(3));
+    assert.ok(all.every((t) => onGrid.has(t)));
+    const half = Int32Array.from({ length: 4000 }, (_, i) => (i % 50) * 20); // even: never on the odd grid
+    focusTimesteps(half, grid, 0.5, new Generator(4));
+    const share = half.filter((t) => onGrid.has(t)).length / half.length;
+    assert.ok(Math.abs(share - 0.5) < 0.04, `share on the grid ${share}`);
+
+    const base = { ...settings, steps: 10, hyperSteps: 5, emaDecay: 0, checkpointEvery: 100 };
+    const plainDir = mkdtempSync(join(tmpdir(), "alter-prune-plain-")), focusDir = mkdtempSync(join(tmpdir(), "alter-prune-focus-"));
+    const plain = await trainPruned({ teacher: loadModelFolder(teacherDir), data, outDir: plainDir, settings: base, silent: true });
+    const focus = await trainPruned({ teacher: loadModelFolder(teacherDir), data, outDir: focusDir, settings: { ...base, focusSteps: 4 }, silent: true });
+    assert.deepEqual({ ...focus.plan, settings: null }, { ...plain.plan, settings: null }, "the hypernetwork phase is the same");
+    const weights = (dir: string) => readSafetensors(join(dir, "unet", "diffusion_pytorch_model.safetensors")).tensors.get("conv_in.weight")!.data;
+    assert.notDeepEqual(weights(focusDir), weights(plainDir));
+    await assert.rejects(trainPruned({ teacher: loadModelFolder(teacherDir), data, outDir: focusDir, settings: { ...base, focusSteps: 4, focusFraction: 0 }, silent: true }), /--focus-fraction 0: must be in \(0, 1\]/);
+    await assert.rejects(trainPruned({ teacher: loadModelFolder(teacherDir), data, outDir: focusDir, settings: { ...base, focusSteps: 1001 }, silent: true }), /--focus-steps 1001: must be a sampler step count in \[1, 1000\]/);
   });
 
   test("the budget fit at T_end brings the frozen plan to the budget by switching mask entries; --no-fit-budget keeps it as it is", async () => {

@@ -43,6 +43,8 @@ export function registerPrune(program: Command): void {
     .option("--normalize-features", "divide each feature-distillation term by the teacher feature's mean square (default)", d.normalizeFeatures)
     .option("--no-normalize-features", "plain MSE feature distillation, as the paper")
     .option("--distill-weighting <w>", "per-timestep weight of output and feature distillation: uniform (the paper) or noise-variance (1 - alpha_bar_t, mean 1: more weight where an error moves the final sample more; ours)", choice("--distill-weighting", DISTILL_WEIGHTINGS), d.distillWeighting)
+    .option("--focus-steps <n>", "after the plan freezes, fine-tune on the timesteps of an n-step DDIM sampler (the model's timestep spacing) instead of all of them: the model is then tuned for that step count (0: every timestep, the paper; ours)", intOption("--focus-steps", 0), d.focusSteps)
+    .option("--focus-fraction <f>", "with --focus-steps: the share of each batch drawn from the sampler's timesteps; the rest stay uniform over all timesteps", floatOption("--focus-fraction", 0, 1, true), d.focusFraction)
     .option("--lambda-ratio <x>", "weight of the MAC-budget loss", floatOption("--lambda-ratio", 0), d.lambdaRatio)
     .option("--lambda-balance <x>", "weight of the router balance loss", floatOption("--lambda-balance", 0), d.lambdaBalance)
     .option("--seed <n>", "random seed", intOption("--seed", 0), d.seed)
@@ -59,7 +61,7 @@ export function registerPrune(program: Command): void {
         unetLrSchedule: o.lrUnetSchedule as PruneSettings["unetLrSchedule"], emaDecay: o.emaDecay as number,
         lrHyper: o.lrHyper as number, hyperLrSchedule: o.lrHyperSchedule as PruneSettings["hyperLrSchedule"], noiseAnneal: o.noiseAnneal as number, noiseFreeTail: o.noiseFreeTail as number, calibrateAtFreeze: Boolean(o.calibrateAtFreeze), fitBudget: o.fitBudget !== false, warmupSteps: o.warmup as number, lambdaDenoise: o.lambdaDenoise as number,
         lambdaOutput: o.lambdaOutput as number, lambdaFeature: o.lambdaFeature as number, normalizeFeatures: Boolean(o.normalizeFeatures),
-        distillWeighting: o.distillWeighting as DistillWeighting,
+        distillWeighting: o.distillWeighting as DistillWeighting, focusSteps: o.focusSteps as number, focusFraction: o.focusFraction as number,
         lambdaRatio: o.lambdaRatio as number, lambdaBalance: o.lambdaBalance as number, seed: o.seed as number,
         checkpointEvery: o.checkpointEvery as number, holdout: o.holdout as number,
       };
