@@ -30,6 +30,7 @@
 
 #include "cpu.h"
 #include "kernels.h"
+#include "lanes.h"
 #include "parallel.h"
 
 namespace alter {
@@ -121,11 +122,6 @@ const Ops ops{gemm, rowmax, exp2_sub_sum, exp2_sub, dsoft, scale};
 #pragma GCC target("avx2,fma")
 namespace avx2 {
 
-inline __m256i lane_mask(int64_t cnt) {
-  return _mm256_cmpgt_epi32(_mm256_set1_epi32(static_cast<int>(cnt)),
-                            _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
-}
-
 // PARTIAL: the last 8-column vector is cut short by `last`. Only then are masked loads and stores
 // used: AMD cores run vmaskmovps stores as microcode, many times slower than plain stores.
 template <int MR, int NV, bool PARTIAL>
@@ -183,7 +179,7 @@ void gemm(int64_t m, int64_t n, int64_t k, float alpha, const float* A, int64_t 
     int64_t nc = std::min<int64_t>(16, n - j0);
     int nv = static_cast<int>((nc + 7) / 8);
     const int64_t tail = nc - 8 * (nv - 1);
-    __m256i last = lane_mask(tail);
+    __m256i last = first_lanes256(tail);
     if (tail == 8) {
       if (nv == 2) rows<2, 6, false>(m, k, alpha, A, ars, acs, B + j0, ldb, C + j0, ldc, acc, last);
       else rows<1, 8, false>(m, k, alpha, A, ars, acs, B + j0, ldb, C + j0, ldc, acc, last);
@@ -245,7 +241,7 @@ float exp2_sub_sum(int64_t n, float* x, float m) {
     s = _mm256_add_ps(s, e);
   }
   if (j < n) {
-    __m256i mk = lane_mask(n - j);
+    __m256i mk = first_lanes256(n - j);
     __m256 e = exp2v(_mm256_sub_ps(_mm256_maskload_ps(x + j, mk), mv));
     e = _mm256_and_ps(e, _mm256_castsi256_ps(mk));
     _mm256_maskstore_ps(x + j, mk, e);
@@ -259,7 +255,7 @@ void exp2_sub(int64_t n, float* x, float m) {
   for (; j + 8 <= n; j += 8)
     _mm256_storeu_ps(x + j, exp2v(_mm256_sub_ps(_mm256_loadu_ps(x + j), mv)));
   if (j < n) {
-    __m256i mk = lane_mask(n - j);
+    __m256i mk = first_lanes256(n - j);
     _mm256_maskstore_ps(x + j, mk, exp2v(_mm256_sub_ps(_mm256_maskload_ps(x + j, mk), mv)));
   }
 }

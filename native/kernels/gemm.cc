@@ -15,6 +15,7 @@
 #include "cpu.h"
 #include "gemm_internal.h"
 #include "kernels.h"
+#include "lanes.h"
 #include "parallel.h"
 
 #pragma GCC diagnostic ignored "-Wuninitialized"
@@ -250,12 +251,6 @@ ALTER_AVX512 void pack_b_trans_avx512(const float* B, int64_t ldb, int64_t k0, i
 }
 
 // ---- AVX2 packers for the two contiguous cases -----------------------------------------------
-// Lanes [0, n) of an 8-float vector set (all when n >= 8, none when n <= 0).
-ALTER_AVX2 inline __m256i tail_mask256(int64_t n) {
-  const __m256i idx = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
-  return _mm256_cmpgt_epi32(_mm256_set1_epi32(static_cast<int>(n)), idx);
-}
-
 // Row-major B (no transpose) into NR=16 column panels: two 8-float copies per depth step.
 ALTER_AVX2 void pack_b_notrans_avx2(const float* B, int64_t ldb, int64_t k0, int64_t kc,
                                     int64_t j0, int64_t nc, float* dst) {
@@ -271,7 +266,7 @@ ALTER_AVX2 void pack_b_notrans_avx2(const float* B, int64_t ldb, int64_t k0, int
       }
     } else {
       // Masked loads read nothing past the row's end; the masked-off lanes store zeros.
-      const __m256i m0 = tail_mask256(nr), m1 = tail_mask256(nr - 8);
+      const __m256i m0 = first_lanes256(nr), m1 = first_lanes256(nr - 8);
       for (int64_t k = 0; k < kc; ++k) {
         _mm256_store_ps(d + k * NR, _mm256_maskload_ps(src + k * ldb, m0));
         _mm256_store_ps(d + k * NR + 8, _mm256_maskload_ps(src + k * ldb + 8, m1));
@@ -453,7 +448,7 @@ ALTER_AVX2 void ukr_avx2(int64_t kc, const float* __restrict a, int64_t lda,
       _mm256_storeu_ps(cr + 8, r1);
     }
   } else {
-    const __m256i m0 = tail_mask256(nr), m1 = tail_mask256(nr - 8);
+    const __m256i m0 = first_lanes256(nr), m1 = first_lanes256(nr - 8);
 #pragma GCC unroll 6
     for (int i = 0; i < M; ++i) {
       float* cr = c + i * ldc;

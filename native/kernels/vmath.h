@@ -12,6 +12,8 @@
 #include <immintrin.h>
 #include <cstdint>
 
+#include "lanes.h"
+
 namespace alter {
 namespace vmath {
 
@@ -192,16 +194,12 @@ ALTER_AVX2 inline __m256 normal_cdf256(__m256 x) {
   return _mm256_blendv_ps(_mm256_sub_ps(_mm256_set1_ps(1.f), half_erfc), half_erfc, negative);
 }
 
-ALTER_AVX2 inline __m256i lanes256(int64_t n) {
-  return _mm256_cmpgt_epi32(_mm256_set1_epi32(static_cast<int>(n)), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
-}
-
 template <class F>
 ALTER_AVX2 inline void map1_256(int64_t i0, int64_t i1, const float* x, float* y, F f) {
   int64_t i = i0;
   for (; i + 8 <= i1; i += 8) _mm256_storeu_ps(y + i, f(_mm256_loadu_ps(x + i)));
   if (i < i1) {
-    const __m256i m = lanes256(i1 - i);
+    const __m256i m = first_lanes256(i1 - i);
     _mm256_maskstore_ps(y + i, m, f(_mm256_maskload_ps(x + i, m)));
   }
 }
@@ -211,7 +209,7 @@ ALTER_AVX2 inline void map2_256(int64_t i0, int64_t i1, const float* x, const fl
   int64_t i = i0;
   for (; i + 8 <= i1; i += 8) _mm256_storeu_ps(dx + i, f(_mm256_loadu_ps(x + i), _mm256_loadu_ps(dy + i)));
   if (i < i1) {
-    const __m256i m = lanes256(i1 - i);
+    const __m256i m = first_lanes256(i1 - i);
     _mm256_maskstore_ps(dx + i, m, f(_mm256_maskload_ps(x + i, m), _mm256_maskload_ps(dy + i, m)));
   }
 }
