@@ -5,7 +5,8 @@
  */
 import { describe, test } from "node:test";
 import assert from "node:assert/strict";
-import { mkdtempSync, readFileSync } from "node:fs";
+import { existsSync, mkdtempSync, readFileSync } from "node:fs";
+import { spawnSync } from "node:child_process";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { parseUNetConfig } from "../../src/models/config.js";
@@ -162,6 +163,27 @@ describe("alter prune (tiny end to end)", () => {
     assert.notDeepEqual(weights(focusDir), weights(plainDir));
     await assert.rejects(trainPruned({ teacher: loadModelFolder(teacherDir), data, outDir: focusDir, settings: { ...base, focusSteps: 4, focusFraction: 0 }, silent: true }), /--focus-fraction 0: must be in \(0, 1\]/);
     await assert.rejects(trainPruned({ teacher: loadModelFolder(teacherDir), data, outDir: focusDir, settings: { ...base, focusSteps: 1001 }, silent: true }), /--focus-steps 1001: must be a sampler step count in \[1, 1000\]/);
+  });
+
+  test("scripts/fork-run.ts forks a checkpoint from before T_end with the focus changed, and the fork resumes to the focused run's weights", async () => {
+    const base = { ...settings, steps: 10, hyperSteps: 5, emaDecay: 0, checkpointEvery: 5 };
+    const prefixDir = mkdtempSync(join(tmpdir(), "alter-prune-prefix-")), forkDir = join(mkdtempSync(join(tmpdir(), "alter-prune-fork-")), "run");
+    await trainPruned({ teacher: loadModelFolder(teacherDir), data, outDir: prefixDir, settings: { ...base, steps: 5 }, silent: true });
+    const fork = (from: string, to: string) =>
+      spawnSync(process.execPath, ["--import", "tsx", join(ROOT, "scripts", "fork-run.ts"), "--from", from, "--to", to, "--focus-steps", "4"], { encoding: "utf8", cwd: ROOT });
+    const forked = fork(prefixDir, forkDir);
+    assert.equal(forked.status, 0, forked.stderr);
+    const resumed = await trainPruned({ teacher: loadModelFolder(teacherDir), data, outDir: forkDir, settings: { ...base, focusSteps: 4 }, resume: true, silent: true });
+    const directDir = mkdtempSync(join(tmpdir(), "alter-prune-direct-"));
+    const direct = await trainPruned({ teacher: loadModelFolder(teacherDir), data, outDir: directDir, settings: { ...base, focusSteps: 4 }, silent: true });
+    assert.deepEqual(resumed.plan.router, direct.plan.router);
+    const weights = (dir: string) => readSafetensors(join(dir, "unet", "diffusion_pytorch_model.safetensors")).tensors.get("conv_in.weight")!.data;
+    assert.deepEqual(weights(forkDir), weights(directDir));
+    // A checkpoint after the freeze is refused, and nothing is written.
+    const late = fork(directDir, join(forkDir, "late"));
+    assert.equal(late.status, 2);
+    assert.match(late.stderr, /the plan froze before step 10/);
+    assert.equal(existsSync(join(forkDir, "late")), false);
   });
 
   test("the budget fit at T_end brings the frozen plan to the budget by switching mask entries; --no-fit-budget keeps it as it is", async () => {
