@@ -10,11 +10,7 @@
 import { existsSync, mkdirSync } from "node:fs";
 import { join } from "node:path";
 import { loadCheckpoint, saveCheckpoint } from "../src/util/checkpoint.js";
-
-function option(name: string): string | undefined {
-  const i = process.argv.indexOf(name);
-  return i >= 0 ? process.argv[i + 1] : undefined;
-}
+import { option } from "./teacher-and-pruned.js";
 
 function fail(message: string): never {
   process.stderr.write(`fork-run: ${message}\n`);

@@ -1,5 +1,5 @@
 /**
- * What the measurement scripts (step-sensitivity, hybrid-sampling) share: `--name value` options, and a dense teacher
+ * What the scripts share: `--name value` options (fork-run, step-sensitivity, hybrid-sampling), and a dense teacher
  * loaded beside an ALTER model folder with its plan's expert executors. Bad arguments print the usage and exit 2.
  */
 import { loadModelFolder, type ModelFolder } from "../src/models/pretrained.js";

@@ -31,7 +31,8 @@ import { cloneUNet, saveModelFolder, type ModelFolder } from "../models/pretrain
 import type { UNet2DConditionModel } from "../models/unet-2d-condition.js";
 import { BatchLoader, type BatchLoaderState } from "../data/loader.js";
 import { splitValidation, type Dataset } from "../data/fashion-mnist.js";
-import { createScheduler, validateSchedulerConfig, type SchedulerConfig } from "../diffusion/scheduler.js";
+import { createScheduler, validateSchedulerConfig } from "../diffusion/scheduler.js";
+import { samplerFor } from "../diffusion/samplers.js";
 import { addPrefixed, loadCheckpoint, saveRunCheckpoint, withPrefix } from "../util/checkpoint.js";
 import { JsonlLog } from "../util/jsonl.js";
 import { ProgressBar } from "../util/progress.js";
@@ -210,12 +211,13 @@ function fixedRouting(method: PruneMethod, experts: number, T: number): Int32Arr
   return null;
 }
 
-/** The timesteps an `n`-step DDIM sampler calls on this noise schedule (its timestep_spacing). */
-export function samplingGrid(config: SchedulerConfig, n: number): Int32Array {
-  if (!Number.isInteger(n) || n < 1 || n > (config.num_train_timesteps ?? 1000)) {
-    throw new PruneError(`--focus-steps ${n}: must be a sampler step count in [1, ${config.num_train_timesteps ?? 1000}] (0 turns the focus off)`);
+/** The timesteps an `n`-step DDIM sampler calls on a model's noise schedule (its timestep_spacing). */
+export function samplingGrid(modelSchedulerConfig: Record<string, unknown>, n: number): Int32Array {
+  const sampler = samplerFor(modelSchedulerConfig, "ddim");
+  const T = sampler.config.num_train_timesteps ?? 1000;
+  if (!Number.isInteger(n) || n < 1 || n > T) {
+    throw new PruneError(`--focus-steps ${n}: must be a sampler step count in [1, ${T}] (0 turns the focus off)`);
   }
-  const sampler = createScheduler(validateSchedulerConfig({ ...config, _class_name: "DDIMScheduler" }));
   sampler.setTimesteps(n);
   return sampler.timesteps.slice();
 }
@@ -265,7 +267,7 @@ export async function trainPruned(run: PruneRun): Promise<PruneResult> {
   const prediction = schedulerConfig.prediction_type ?? "epsilon";
   const timestepWeights = distillationWeights(s.distillWeighting, noiseScheduler.alphasCumprod);
   /** The sampling grid the fine-tuning focuses on (null: every timestep, the paper). */
-  const focusGrid = s.focusSteps > 0 ? samplingGrid(schedulerConfig, s.focusSteps) : null;
+  const focusGrid = s.focusSteps > 0 ? samplingGrid(teacher.schedulerConfig, s.focusSteps) : null;
 
   const teacherUnet = teacher.unet.requiresGrad(false).eval();
   const student: UNet2DConditionModel = cloneUNet(teacherUnet).train();
