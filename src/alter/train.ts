@@ -41,7 +41,7 @@ import { faults, injectGradientFault } from "../util/faults.js";
 import { residentMiB } from "../util/progress.js";
 import { HyperNetwork, expertIds } from "./hypernet.js";
 import { fitMasksToBudget } from "./budget-fit.js";
-import { calibrateRouter, calibrationGrid, measureExpertErrors } from "./calibrate.js";
+import { calibrateRouter, calibrationGrid, measureExpertErrors, type CalibrationObjective } from "./calibrate.js";
 import { balanceLoss, budgetConversion, denoisingLoss, distillationWeights, featureDistillation, outputDistillation, ratioLoss, type DistillWeighting } from "./losses.js";
 import { prunableLayers, prunableShare, type PrunableLayer } from "./layers.js";
 import { layerIndex, MaskedExecutor, SubsetExecutor } from "./masked.js";
@@ -88,6 +88,11 @@ export interface PruneSettings {
    * teacher, within the plan's MACs (`alter calibrate` at T_end, so the fine-tuning trains the
    * calibrated plan; not in the paper; alter and two-stage only). */
   calibrateAtFreeze: boolean;
+  /** What the calibration at T_end minimises (src/alter/calibrate.ts): `relative` divides each
+   * timestep's error by the teacher's own error there, which favours the high-noise timesteps;
+   * `absolute` sums the raw output errors, which are largest at low noise, so the larger experts
+   * move there. */
+  calibrateObjective: CalibrationObjective;
   /** When the plan freezes, switch the mask entries nearest the threshold until the plan keeps the
    * budget (src/alter/budget-fit.ts; ours). Off: the deterministic plan as it is at T_end (the paper). */
   fitBudget: boolean;
@@ -146,6 +151,7 @@ export const DEFAULT_PRUNE_SETTINGS: PruneSettings = {
   noiseAnneal: 0.25,
   noiseFreeTail: 0,
   calibrateAtFreeze: false,
+  calibrateObjective: "relative",
   // Measured on the 20,000-step table runs: without it the frozen plan missed the budget by up to 11 points.
   fitBudget: true,
   warmupSteps: 50,
@@ -291,6 +297,9 @@ export async function trainPruned(run: PruneRun): Promise<PruneResult> {
   if (s.calibrateAtFreeze && fixed !== null) {
     throw new PruneError(`--calibrate-at-freeze re-chooses a learned router; --method ${s.method} has fixed routing (use alter or two-stage)`);
   }
+  if (s.calibrateObjective !== "relative" && !s.calibrateAtFreeze) {
+    throw new PruneError(`--calibrate-objective ${s.calibrateObjective} acts on the calibration at T_end; add --calibrate-at-freeze, or drop it`);
+  }
   const init = new Generator(s.seed);
   const hyper = new HyperNetwork({ numExperts: experts, numLayers: layers.length, timeTable: student.timeProjection(Array.from({ length: T }, (_, t) => t)), generator: init.fork(20) });
   const unetParams = student.parameters();
@@ -330,7 +339,7 @@ export async function trainPruned(run: PruneRun): Promise<PruneResult> {
     const state = ckpt.state as unknown as PruneState;
     // Checkpoints from before these settings existed ran constant learning rates, no noise annealing or noise-free tail, no average,
     // no calibration, no budget fit, unweighted distillation and no timestep focus.
-    const saved = Object.assign({}, s, { hyperLrSchedule: "constant", noiseAnneal: 0, noiseFreeTail: 0, unetLrSchedule: "constant", emaDecay: 0, calibrateAtFreeze: false, fitBudget: false, distillWeighting: "uniform", focusSteps: 0, focusFraction: 1 }, state.settings, { steps: 0 });
+    const saved = Object.assign({}, s, { hyperLrSchedule: "constant", noiseAnneal: 0, noiseFreeTail: 0, unetLrSchedule: "constant", emaDecay: 0, calibrateAtFreeze: false, calibrateObjective: "relative", fitBudget: false, distillWeighting: "uniform", focusSteps: 0, focusFraction: 1 }, state.settings, { steps: 0 });
     const now: Record<string, unknown> = { ...s, steps: 0 }, then: Record<string, unknown> = saved;
     const differ = Object.keys({ ...now, ...then }).filter((k) => JSON.stringify(now[k]) !== JSON.stringify(then[k]));
     if (differ.length > 0) {
@@ -481,7 +490,7 @@ export async function trainPruned(run: PruneRun): Promise<PruneResult> {
     });
 
   /** Re-chooses the router by measured error (src/alter/calibrate.ts) on fixed training images, with its own noise. */
-  const calibrateAtFreeze = (): void => {
+  const calibrateAtFreeze = (): Record<string, number> => {
     const before = currentPlan();
     student.eval();
     const errors = scope(() =>
@@ -491,14 +500,15 @@ export async function trainPruned(run: PruneRun): Promise<PruneResult> {
       }),
     );
     student.train();
-    const calibrated = calibrateRouter(before, errors, "relative");
+    const calibrated = calibrateRouter(before, errors, s.calibrateObjective);
     routerIds = Int32Array.from(calibrated.plan.router);
     if (!run.silent) {
       process.stderr.write(
-        `\nalter: router calibrated at T_end: summed relative error ${calibrated.objectiveBefore.toFixed(3)} -> ${calibrated.objectiveAfter.toFixed(3)}, ` +
+        `\nalter: router calibrated at T_end: summed ${s.calibrateObjective} error ${calibrated.objectiveBefore.toFixed(3)} -> ${calibrated.objectiveAfter.toFixed(3)}, ` +
           `MACs kept ${(100 * before.realised_ratio).toFixed(2)}% -> ${(100 * calibrated.plan.realised_ratio).toFixed(2)}%\n`,
       );
     }
+    return { calibration_before: calibrated.objectiveBefore, calibration_after: calibrated.objectiveAfter };
   };
 
   /** Switches the mask entries nearest the threshold until the plan keeps the budget (src/alter/budget-fit.ts). */
@@ -539,7 +549,7 @@ export async function trainPruned(run: PruneRun): Promise<PruneResult> {
         refreshTable();
       } else if (!frozen) {
         frozen = true; // T_end reached: the table is the final plan from here on
-        if (s.calibrateAtFreeze) calibrateAtFreeze();
+        if (s.calibrateAtFreeze) Object.assign(record, calibrateAtFreeze());
         // After calibration, which may move timesteps to cheaper experts: the fit has the last word on the budget.
         if (s.fitBudget) Object.assign(record, fitBudgetAtFreeze());
       }
@@ -557,8 +567,8 @@ export async function trainPruned(run: PruneRun): Promise<PruneResult> {
       const histogram = new Array<number>(experts).fill(0);
       for (const e of routerIds) histogram[e]++;
       const tick = step + (twoStage ? hyperStep : 0);
-      // The step the plan froze on is always logged: it carries what the budget fit did.
-      if (tick % s.logEvery === 0 || step === s.steps || record.budget_fit_switched !== undefined) {
+      // The step the plan froze on is always logged: it carries what the calibration and the budget fit did.
+      if (tick % s.logEvery === 0 || step === s.steps || record.budget_fit_switched !== undefined || record.calibration_after !== undefined) {
         log.append({ step: tick, unet_step: step, hyper_step: hyperStep, frozen, ...record, kept_ratio: plan.realised_ratio, kept_prunable: plan.realised_prunable_ratio, target_ratio: s.ratio, routing: histogram, lr_unet: unetOpt.lr, lr_hyper: hyperOpt.lr, elapsed_s: Number(elapsed().toFixed(1)), rss_mib: residentMiB() });
       }
       const fmt = (v: number | undefined): string => (v === undefined ? "-" : v.toFixed(4));

@@ -67,10 +67,10 @@ export interface EvalRow {
   variant?: string;
   /**
    * Whether the router was re-chosen by measured error (alter calibrate; not in the paper): after
-   * training (a calibrated copy of a model) or at T_end (prune --calibrate-at-freeze). Absent: the
-   * learned router, as in the paper.
+   * training (a calibrated copy of a model) or at T_end (prune --calibrate-at-freeze; with
+   * --calibrate-objective absolute, "at-freeze-absolute"). Absent: the learned router, as in the paper.
    */
-  calibration?: "after-training" | "at-freeze";
+  calibration?: "after-training" | "at-freeze" | "at-freeze-absolute";
   /** prune --distill-weighting when not the paper's `uniform` (ours; such rows stay out of the paper's tables). */
   distill_weighting?: string;
   /** The UNet loss weights that differ from alter prune's defaults, e.g. "feature 0.1" (such rows stay out of the paper's tables). */
@@ -106,7 +106,7 @@ const LOSS_WEIGHTS = [["lambdaDenoise", "denoise"], ["lambdaOutput", "output"], 
 export function departuresOf(settings: Record<string, unknown> | undefined): Departures {
   const out: Departures = {};
   if (settings?.calibration !== undefined) out.calibration = "after-training";
-  else if (settings?.calibrateAtFreeze === true) out.calibration = "at-freeze";
+  else if (settings?.calibrateAtFreeze === true) out.calibration = settings.calibrateObjective === "absolute" ? "at-freeze-absolute" : "at-freeze";
   if (settings?.distillWeighting !== undefined && settings.distillWeighting !== "uniform") out.distill_weighting = String(settings.distillWeighting);
   const weights = LOSS_WEIGHTS.filter(([key]) => typeof settings?.[key] === "number" && settings[key] !== DEFAULT_PRUNE_SETTINGS[key])
     .map(([key, name]) => `${name} ${settings![key]}`);

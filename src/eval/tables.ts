@@ -34,7 +34,7 @@ const COLUMNS = ["model", "steps", "MACs vs dense-50", "MACs per step", "speedup
 const fmt = (v: number | null | undefined, digits: number): string | null => (v === null || v === undefined || !Number.isFinite(v) ? null : v.toFixed(digits));
 const pct = (v: number | null | undefined): string | null => (v === null || v === undefined ? null : `${(100 * v).toFixed(1)}%`);
 
-const CALIBRATION_NAMES: Record<NonNullable<EvalRow["calibration"]>, string> = { "after-training": "calibrated", "at-freeze": "calibrated at T_end" };
+const CALIBRATION_NAMES: Record<NonNullable<EvalRow["calibration"]>, string> = { "after-training": "calibrated", "at-freeze": "calibrated at T_end", "at-freeze-absolute": "calibrated at T_end (absolute error)" };
 
 function label(r: EvalRow): string {
   if (!r.alter) return "dense teacher";

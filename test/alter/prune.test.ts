@@ -133,6 +133,22 @@ describe("alter prune (tiny end to end)", () => {
     assert.notDeepEqual(cal.plan.router, plain.plan.router);
     // Every timestep takes its nearest grid point (5, 15, ...; ties to the earlier), so the router only changes at t = 11, 21, ...
     for (let t = 1; t < 1000; t++) if (t % 10 !== 1) assert.equal(cal.plan.router[t], cal.plan.router[t - 1], `t ${t}`);
+    // The absolute objective weighs the low-noise timesteps' larger errors: the same experts, routed otherwise, within the same MACs.
+    const absDir = mkdtempSync(join(tmpdir(), "alter-prune-cal-abs-"));
+    const abs = await trainPruned({ teacher: loadModelFolder(teacherDir), data, outDir: absDir, settings: { ...base, calibrateAtFreeze: true, calibrateObjective: "absolute" }, silent: true });
+    assert.deepEqual(abs.plan.experts, plain.plan.experts);
+    assert.ok(abs.plan.realised_ratio <= plain.plan.realised_ratio + 1e-12, `${abs.plan.realised_ratio} > ${plain.plan.realised_ratio}`);
+    assert.equal((abs.plan.settings as { calibrateObjective?: string }).calibrateObjective, "absolute");
+    // Both runs measure the same errors at the freeze (same seeds) and sum them differently; each calibration lowers its own sum.
+    const freezeRecord = (dir: string) =>
+      readFileSync(join(dir, "train_log.jsonl"), "utf8").trim().split("\n").map((l) => JSON.parse(l) as { calibration_before?: number; calibration_after?: number }).find((r) => r.calibration_after !== undefined)!;
+    const [relRec, absRec] = [freezeRecord(calDir), freezeRecord(absDir)];
+    for (const r of [relRec, absRec]) assert.ok(r.calibration_after! <= r.calibration_before! + 1e-12, JSON.stringify(r));
+    assert.ok(Math.abs(absRec.calibration_before! - relRec.calibration_before!) > 1e-6 * relRec.calibration_before!, `the same sum under both objectives: ${JSON.stringify([relRec, absRec])}`);
+    await assert.rejects(
+      trainPruned({ teacher: loadModelFolder(teacherDir), data, outDir: mkdtempSync(join(tmpdir(), "alter-prune-")), settings: { ...base, calibrateObjective: "absolute" }, silent: true }),
+      /--calibrate-objective absolute acts on the calibration at T_end; add --calibrate-at-freeze/,
+    );
     await assert.rejects(
       trainPruned({ teacher: loadModelFolder(teacherDir), data, outDir: mkdtempSync(join(tmpdir(), "alter-prune-")), settings: { ...base, method: "manual", calibrateAtFreeze: true }, silent: true }),
       /--calibrate-at-freeze re-chooses a learned router; --method manual/,
@@ -184,6 +200,11 @@ describe("alter prune (tiny end to end)", () => {
     assert.equal(late.status, 2);
     assert.match(late.stderr, /the plan froze before step 10/);
     assert.equal(existsSync(join(forkDir, "late")), false);
+    // A calibration objective is refused for a run that does not calibrate at T_end.
+    const objective = spawnSync(process.execPath, ["--import", "tsx", join(ROOT, "scripts", "fork-run.ts"), "--from", prefixDir, "--to", join(forkDir, "objective"), "--calibrate-objective", "absolute"], { encoding: "utf8", cwd: ROOT });
+    assert.equal(objective.status, 2);
+    assert.match(objective.stderr, /does not calibrate at T_end \(--calibrate-at-freeze\)/);
+    assert.equal(existsSync(join(forkDir, "objective")), false);
   });
 
   test("the budget fit at T_end brings the frozen plan to the budget by switching mask entries; --no-fit-budget keeps it as it is", async () => {

@@ -86,6 +86,8 @@ test("eval rows record where a plan's training departed from the paper, from the
   assert.deepEqual(departuresOf({ method: "alter", distillWeighting: "uniform" }), {});
   assert.deepEqual(departuresOf(undefined), {});
   assert.deepEqual(departuresOf({ calibrateAtFreeze: true }), { calibration: "at-freeze" });
+  assert.deepEqual(departuresOf({ calibrateAtFreeze: true, calibrateObjective: "relative" }), { calibration: "at-freeze" });
+  assert.deepEqual(departuresOf({ calibrateAtFreeze: true, calibrateObjective: "absolute" }), { calibration: "at-freeze-absolute" });
   // A calibrated copy of a run calibrated at T_end was last re-routed after training.
   assert.deepEqual(departuresOf({ calibrateAtFreeze: true, calibration: { objective: "relative" } }), { calibration: "after-training" });
   assert.deepEqual(departuresOf({ distillWeighting: "noise-variance" }), { distill_weighting: "noise-variance" });

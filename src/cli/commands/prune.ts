@@ -8,6 +8,7 @@ import { DEFAULT_PRUNE_SETTINGS, trainPruned, UNET_SCHEDULE_NAMES, type PruneMet
 import { choice, existingDir, floatOption, intOption } from "../options.js";
 import { SCHEDULE_NAMES } from "../../nn/schedule.js";
 import { DISTILL_WEIGHTINGS, type DistillWeighting } from "../../alter/losses.js";
+import { CALIBRATION_OBJECTIVES, type CalibrationObjective } from "../../alter/calibrate.js";
 
 const METHODS: PruneMethod[] = ["alter", "static", "manual", "two-stage"];
 const VARIANTS: PruneVariant[] = ["paper", "reference"];
@@ -33,6 +34,7 @@ export function registerPrune(program: Command): void {
     .option("--noise-anneal <f>", "decay the hypernetwork's Gumbel noise linearly to 0 over the last fraction f of T_end, so the budget is met by the deterministic plan that is frozen (0: never, the paper)", floatOption("--noise-anneal", 0, 1), d.noiseAnneal)
     .option("--noise-free-tail <f>", "end T_end with a fraction f of hypernetwork steps without Gumbel noise (the anneal ends where they start), so the ratio loss holds the very plan that freezes at the budget (0: none; ours)", floatOption("--noise-free-tail", 0, 1), d.noiseFreeTail)
     .option("--calibrate-at-freeze", "when the plan freezes at T_end, re-choose the router from every expert's measured error against the teacher within the plan's MACs (alter calibrate, before the fine-tuning; not in the paper)")
+    .option("--calibrate-objective <name>", "with --calibrate-at-freeze: relative (each timestep's error divided by the teacher's own error there, which favours high noise) or absolute (the summed output errors, largest at low noise, so the larger experts serve the low-noise steps)", choice("--calibrate-objective", CALIBRATION_OBJECTIVES), d.calibrateObjective)
     .option("--no-fit-budget", "freeze the hypernetwork's deterministic plan as it is at T_end (the paper), instead of switching the mask entries nearest the threshold until the plan keeps the budget")
     .option("--warmup <n>", "warmup steps of both optimizers", intOption("--warmup", 0), d.warmupSteps)
     .option("--variant <v>", "relaxation: paper (straight-through, deterministic plan) or reference (soft, sampled plan, as the official code)", choice("--variant", VARIANTS), d.variant)
@@ -59,7 +61,7 @@ export function registerPrune(program: Command): void {
         method: o.method as PruneMethod, variant: o.variant as PruneVariant, ratio: o.ratio as number, experts: o.experts as number,
         steps: o.steps as number, hyperSteps: o.hyperSteps as number, batchSize: o.batch as number, lrUnet: o.lrUnet as number,
         unetLrSchedule: o.lrUnetSchedule as PruneSettings["unetLrSchedule"], emaDecay: o.emaDecay as number,
-        lrHyper: o.lrHyper as number, hyperLrSchedule: o.lrHyperSchedule as PruneSettings["hyperLrSchedule"], noiseAnneal: o.noiseAnneal as number, noiseFreeTail: o.noiseFreeTail as number, calibrateAtFreeze: Boolean(o.calibrateAtFreeze), fitBudget: o.fitBudget !== false, warmupSteps: o.warmup as number, lambdaDenoise: o.lambdaDenoise as number,
+        lrHyper: o.lrHyper as number, hyperLrSchedule: o.lrHyperSchedule as PruneSettings["hyperLrSchedule"], noiseAnneal: o.noiseAnneal as number, noiseFreeTail: o.noiseFreeTail as number, calibrateAtFreeze: Boolean(o.calibrateAtFreeze), calibrateObjective: o.calibrateObjective as CalibrationObjective, fitBudget: o.fitBudget !== false, warmupSteps: o.warmup as number, lambdaDenoise: o.lambdaDenoise as number,
         lambdaOutput: o.lambdaOutput as number, lambdaFeature: o.lambdaFeature as number, normalizeFeatures: Boolean(o.normalizeFeatures),
         distillWeighting: o.distillWeighting as DistillWeighting, focusSteps: o.focusSteps as number, focusFraction: o.focusFraction as number,
         lambdaRatio: o.lambdaRatio as number, lambdaBalance: o.lambdaBalance as number, seed: o.seed as number,
