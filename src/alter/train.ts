@@ -338,7 +338,7 @@ export async function trainPruned(run: PruneRun): Promise<PruneResult> {
     const ckpt = loadCheckpoint(checkpointPath);
     const state = ckpt.state as unknown as PruneState;
     // Checkpoints from before these settings existed ran constant learning rates, no noise annealing or noise-free tail, no average,
-    // no calibration, no budget fit, unweighted distillation and no timestep focus.
+    // no calibration (and, where they calibrated, the relative objective), no budget fit, unweighted distillation and no timestep focus.
     const saved = Object.assign({}, s, { hyperLrSchedule: "constant", noiseAnneal: 0, noiseFreeTail: 0, unetLrSchedule: "constant", emaDecay: 0, calibrateAtFreeze: false, calibrateObjective: "relative", fitBudget: false, distillWeighting: "uniform", focusSteps: 0, focusFraction: 1 }, state.settings, { steps: 0 });
     const now: Record<string, unknown> = { ...s, steps: 0 }, then: Record<string, unknown> = saved;
     const differ = Object.keys({ ...now, ...then }).filter((k) => JSON.stringify(now[k]) !== JSON.stringify(then[k]));
