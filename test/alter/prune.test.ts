@@ -56,6 +56,22 @@ const outDir = mkdtempSync(join(tmpdir(), "alter-prune-"));
 const result = await trainPruned({ teacher: loadModelFolder(teacherDir), data, outDir, settings, silent: true });
 
 describe("alter prune (tiny end to end)", () => {
+  test("scripts/mask-probe.ts: per-range single-drop errors, the plan's error, and a greedy mask that keeps no more MACs than the plan", () => {
+    const out = join(mkdtempSync(join(tmpdir(), "alter-mask-probe-")), "probe.json");
+    const run = spawnSync(process.execPath, ["--import", "tsx", join(ROOT, "scripts", "mask-probe.ts"), "--teacher", teacherDir, "--model", outDir, "--data", join(ROOT, "data", "fashion-mnist-slice"), "--n", "2", "--steps", "4", "--out", out], { encoding: "utf8", cwd: ROOT, env: { ...process.env, ALTER_NUM_THREADS: "1" } });
+    assert.equal(run.status, 0, run.stderr);
+    const probe = JSON.parse(readFileSync(out, "utf8")) as { ranges: { timesteps: number[]; plan_kept: number; plan_error: number; greedy_kept: number; greedy_error: number; greedy_mask: number[]; layers: { single_drop_error: number }[] }[] };
+    // 4 DDIM steps on 1,000 timesteps: 999/749 (>= 700), 499 (300-699), 249 (< 300).
+    assert.deepEqual(probe.ranges.map((r) => r.timesteps.length), [2, 1, 1]);
+    for (const r of probe.ranges) {
+      assert.ok(r.greedy_kept <= r.plan_kept + 1e-12, `greedy ${r.greedy_kept} > plan ${r.plan_kept}`);
+      assert.ok(r.layers.every((l) => Number.isFinite(l.single_drop_error) && l.single_drop_error >= 0));
+      assert.ok(r.layers.some((l) => l.single_drop_error > 0), "skipping a layer changed nothing");
+      assert.ok(Number.isFinite(r.plan_error) && Number.isFinite(r.greedy_error));
+      if (r.greedy_mask.every((k) => k === 1)) assert.equal(r.greedy_error, 0);
+    }
+  });
+
   test("--lr-hyper-schedule cosine decays the hypernetwork learning rate to 0 at T_end", () => {
     const log = readFileSync(join(outDir, "train_log.jsonl"), "utf8").trim().split("\n").map((l) => JSON.parse(l) as { hyper_step: number; lr_hyper: number });
     const atStep = (k: number) => log.find((r) => r.hyper_step === k)!.lr_hyper;
