@@ -35,7 +35,7 @@ const ranges = [
   { name: "300 <= t < 700", has: (t: number) => t >= 300 && t < 700 },
   { name: "t < 300", has: (t: number) => t < 300 },
 ];
-const L = plan.layers.length, index = new Map(plan.layers.map((l, i) => [l.name, i]));
+const L = plan.layers.length, index = experts[0]!.index;
 const kept = (mask: ArrayLike<number>): number => keptFractions(mask, plan.layers, plan.total_macs).total;
 
 const data = loadImageDataset(option("--data"), { channels: teacher.unet.config.in_channels as 1 | 3 });
@@ -45,14 +45,23 @@ const report = noGrad(() => {
   const labels = Tensor.int32(data.labels.subarray(0, B));
   const context = keep(teacher.classEmbedder!.forward(labels)), modelContext = keep(model.classEmbedder!.forward(labels));
   const noise = keep(Tensor.randn(images.shape, new Generator(seed)));
-  /** Mean squared difference from the full teacher at timestep t, for each mask on the teacher's weights, then the fine-tuned model's routed expert. */
+  /** Each sampler timestep's noised inputs and the full teacher's output on them, computed once. */
+  const inputs = new Map(timesteps.map((t) => {
+    const batchT = new Array<number>(B).fill(t);
+    const noisy = keep(scheduler.addNoise(images, noise, Int32Array.from(batchT)));
+    return [t, { batchT, noisy, full: keep(teacher.unet.forward(noisy, batchT, context)) }] as const;
+  }));
+  /** Mean squared difference from the full teacher at timestep t, for each mask on the teacher's weights. */
   const errorsAt = (t: number, masks: ArrayLike<number>[]): number[] =>
     scope(() => {
-      const batchT = new Array<number>(B).fill(t);
-      const noisy = scheduler.addNoise(images, noise, Int32Array.from(batchT));
-      const full = teacher.unet.forward(noisy, batchT, context);
-      const tuned = meanSquare(model.unet.forward(noisy, batchT, modelContext, { executor: experts[plan.router[t]!]! }), full);
-      return [...masks.map((m) => meanSquare(teacher.unet.forward(noisy, batchT, context, { executor: new SkippingExecutor(index, m) }), full)), tuned];
+      const { batchT, noisy, full } = inputs.get(t)!;
+      return masks.map((m) => meanSquare(teacher.unet.forward(noisy, batchT, context, { executor: new SkippingExecutor(index, m) }), full));
+    });
+  /** The same for the fine-tuned model with its routed expert. */
+  const tunedErrorAt = (t: number): number =>
+    scope(() => {
+      const { batchT, noisy, full } = inputs.get(t)!;
+      return meanSquare(model.unet.forward(noisy, batchT, modelContext, { executor: experts[plan.router[t]!]! }), full);
     });
   return ranges.map(({ name, has }) => {
     const ts = timesteps.filter(has);
@@ -60,12 +69,12 @@ const report = noGrad(() => {
     const singleErr = new Array<number>(L).fill(0);
     const planMasks = ts.map((t) => maskAt(plan, t));
     let planErr = 0, tunedErr = 0;
-    for (const t of ts) {
-      const errs = errorsAt(t, [...singles, planMasks[ts.indexOf(t)]!]);
+    ts.forEach((t, i) => {
+      const errs = errorsAt(t, [...singles, planMasks[i]!]);
       errs.slice(0, L).forEach((e, l) => (singleErr[l] += e / ts.length));
       planErr += errs[L]! / ts.length;
-      tunedErr += errs[L + 1]! / ts.length;
-    }
+      tunedErr += tunedErrorAt(t) / ts.length;
+    });
     const planKept = planMasks.reduce((s, m) => s + kept(m), 0) / ts.length;
     // Cheapest error per MAC first; stop once the mask keeps no more than the plan.
     const order = Array.from({ length: L }, (_, l) => l).sort((a, b) => singleErr[a]! / plan.layers[a]!.macs - singleErr[b]! / plan.layers[b]!.macs);

@@ -201,8 +201,8 @@ describe("alter prune (tiny end to end)", () => {
     const base = { ...settings, steps: 10, hyperSteps: 5, emaDecay: 0, checkpointEvery: 5 };
     const prefixDir = mkdtempSync(join(tmpdir(), "alter-prune-prefix-")), forkDir = join(mkdtempSync(join(tmpdir(), "alter-prune-fork-")), "run");
     await trainPruned({ teacher: loadModelFolder(teacherDir), data, outDir: prefixDir, settings: { ...base, steps: 5 }, silent: true });
-    const fork = (from: string, to: string) =>
-      spawnSync(process.execPath, ["--import", "tsx", join(ROOT, "scripts", "fork-run.ts"), "--from", from, "--to", to, "--focus-steps", "4"], { encoding: "utf8", cwd: ROOT });
+    const fork = (from: string, to: string, change = ["--focus-steps", "4"]) =>
+      spawnSync(process.execPath, ["--import", "tsx", join(ROOT, "scripts", "fork-run.ts"), "--from", from, "--to", to, ...change], { encoding: "utf8", cwd: ROOT });
     const forked = fork(prefixDir, forkDir);
     assert.equal(forked.status, 0, forked.stderr);
     const resumed = await trainPruned({ teacher: loadModelFolder(teacherDir), data, outDir: forkDir, settings: { ...base, focusSteps: 4 }, resume: true, silent: true });
@@ -217,7 +217,7 @@ describe("alter prune (tiny end to end)", () => {
     assert.match(late.stderr, /the plan froze before step 10/);
     assert.equal(existsSync(join(forkDir, "late")), false);
     // A calibration objective is refused for a run that does not calibrate at T_end.
-    const objective = spawnSync(process.execPath, ["--import", "tsx", join(ROOT, "scripts", "fork-run.ts"), "--from", prefixDir, "--to", join(forkDir, "objective"), "--calibrate-objective", "absolute"], { encoding: "utf8", cwd: ROOT });
+    const objective = fork(prefixDir, join(forkDir, "objective"), ["--calibrate-objective", "absolute"]);
     assert.equal(objective.status, 2);
     assert.match(objective.stderr, /does not calibrate at T_end \(--calibrate-at-freeze\)/);
     assert.equal(existsSync(join(forkDir, "objective")), false);
