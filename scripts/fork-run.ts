@@ -1,10 +1,10 @@
 /**
- * `node --import tsx scripts/fork-run.ts --from DIR --to DIR [--focus-steps N] [--focus-fraction F] [--calibrate-objective NAME]`
+ * `node --import tsx scripts/fork-run.ts --from DIR --to DIR [--focus-steps N] [--focus-fraction F] [--calibrate-objective NAME] [--remask-at-freeze]`
  *
  * Copies an `alter prune` run's checkpoint into a new run folder with settings that act from the
- * plan's freeze on changed: the fine-tuning's timestep focus, or what the calibration at T_end
- * minimises. Two runs then share their hypernetwork phase exactly and differ in one thing: an A/B
- * with one source of difference. The checkpoint must be from before the freeze; resume the copy with
+ * plan's freeze on changed: the fine-tuning's timestep focus, what the calibration at T_end
+ * minimises, or whether the expert masks are re-chosen by measured error there. Two runs then share
+ * their hypernetwork phase exactly and differ in one thing: an A/B with one source of difference. The checkpoint must be from before the freeze; resume the copy with
  * `alter prune ... --resume` and the copy's flags.
  */
 import { existsSync, mkdirSync } from "node:fs";
@@ -19,7 +19,7 @@ function fail(message: string): never {
 }
 
 const from = option("--from"), to = option("--to");
-if (from === undefined || to === undefined) fail("usage: --from RUN_DIR --to NEW_DIR [--focus-steps N] [--focus-fraction F] [--calibrate-objective relative|absolute]");
+if (from === undefined || to === undefined) fail("usage: --from RUN_DIR --to NEW_DIR [--focus-steps N] [--focus-fraction F] [--calibrate-objective relative|absolute] [--remask-at-freeze]");
 if (existsSync(join(to, "checkpoint.safetensors"))) fail(`${to} already holds a checkpoint; choose a new folder`);
 const ckpt = loadCheckpoint(join(from, "checkpoint.safetensors"));
 const state = ckpt.state as { frozen?: boolean; step?: number; settings?: Record<string, unknown> };
@@ -44,6 +44,7 @@ if (objective !== undefined) {
   if (settings.calibrateAtFreeze !== true) fail(`${ckpt.path}: the run does not calibrate at T_end (--calibrate-at-freeze), so --calibrate-objective would change nothing`);
   settings.calibrateObjective = objective;
 }
+if (process.argv.includes("--remask-at-freeze")) settings.remaskAtFreeze = true;
 mkdirSync(to, { recursive: true });
 saveCheckpoint(join(to, "checkpoint.safetensors"), { tensors: ckpt.tensors, state: { ...ckpt.state, settings } });
-process.stderr.write(`fork-run: ${ckpt.path} (step ${state.step}) -> ${to} with focusSteps ${String(settings.focusSteps ?? 0)}, focusFraction ${String(settings.focusFraction ?? 1)}, calibrateObjective ${String(settings.calibrateObjective ?? "relative")}\n`);
+process.stderr.write(`fork-run: ${ckpt.path} (step ${state.step}) -> ${to} with focusSteps ${String(settings.focusSteps ?? 0)}, focusFraction ${String(settings.focusFraction ?? 1)}, calibrateObjective ${String(settings.calibrateObjective ?? "relative")}, remaskAtFreeze ${String(settings.remaskAtFreeze ?? false)}\n`);

@@ -41,6 +41,7 @@ import { faults, injectGradientFault } from "../util/faults.js";
 import { residentMiB } from "../util/progress.js";
 import { HyperNetwork, expertIds } from "./hypernet.js";
 import { fitMasksToBudget } from "./budget-fit.js";
+import { remaskByDropError } from "./remask.js";
 import { calibrateRouter, calibrationGrid, measureExpertErrors, type CalibrationObjective } from "./calibrate.js";
 import { balanceLoss, budgetConversion, denoisingLoss, distillationWeights, featureDistillation, outputDistillation, ratioLoss, type DistillWeighting } from "./losses.js";
 import { prunableLayers, prunableShare, type PrunableLayer } from "./layers.js";
@@ -96,6 +97,10 @@ export interface PruneSettings {
   /** When the plan freezes, switch the mask entries nearest the threshold until the plan keeps the
    * budget (src/alter/budget-fit.ts; ours). Off: the deterministic plan as it is at T_end (the paper). */
   fitBudget: boolean;
+  /** When the plan freezes (after any calibration and budget fit), re-choose each used expert's layers
+   * by their measured single-drop error on the student, keeping the router and no more of each
+   * expert's MACs (src/alter/remask.ts; ours). */
+  remaskAtFreeze: boolean;
   warmupSteps: number;
   weightDecay: number;
   gradClip: number;
@@ -154,6 +159,7 @@ export const DEFAULT_PRUNE_SETTINGS: PruneSettings = {
   calibrateObjective: "relative",
   // Measured on the 20,000-step table runs: without it the frozen plan missed the budget by up to 11 points.
   fitBudget: true,
+  remaskAtFreeze: false,
   warmupSteps: 50,
   weightDecay: 0.01,
   gradClip: 1.0,
@@ -338,8 +344,8 @@ export async function trainPruned(run: PruneRun): Promise<PruneResult> {
     const ckpt = loadCheckpoint(checkpointPath);
     const state = ckpt.state as unknown as PruneState;
     // Checkpoints from before these settings existed ran constant learning rates, no noise annealing or noise-free tail, no average,
-    // no calibration (and, where they calibrated, the relative objective), no budget fit, unweighted distillation and no timestep focus.
-    const saved = Object.assign({}, s, { hyperLrSchedule: "constant", noiseAnneal: 0, noiseFreeTail: 0, unetLrSchedule: "constant", emaDecay: 0, calibrateAtFreeze: false, calibrateObjective: "relative", fitBudget: false, distillWeighting: "uniform", focusSteps: 0, focusFraction: 1 }, state.settings, { steps: 0 });
+    // no calibration (and, where they calibrated, the relative objective), no budget fit, no remasking, unweighted distillation and no timestep focus.
+    const saved = Object.assign({}, s, { hyperLrSchedule: "constant", noiseAnneal: 0, noiseFreeTail: 0, unetLrSchedule: "constant", emaDecay: 0, calibrateAtFreeze: false, calibrateObjective: "relative", fitBudget: false, remaskAtFreeze: false, distillWeighting: "uniform", focusSteps: 0, focusFraction: 1 }, state.settings, { steps: 0 });
     const now: Record<string, unknown> = { ...s, steps: 0 }, then: Record<string, unknown> = saved;
     const differ = Object.keys({ ...now, ...then }).filter((k) => JSON.stringify(now[k]) !== JSON.stringify(then[k]));
     if (differ.length > 0) {
@@ -528,6 +534,27 @@ export async function trainPruned(run: PruneRun): Promise<PruneResult> {
     return { budget_fit_switched: fit.switched, budget_fit_kept_before: before };
   };
 
+  /** Re-chooses each used expert's layers by measured single-drop error on the student (src/alter/remask.ts). */
+  const remaskAtFreeze = (): Record<string, number> => {
+    const before = currentPlan();
+    student.eval();
+    const remask = remaskByDropError({ teacher: teacherUnet, student, embedder, scheduler: noiseScheduler, plan: before, data, count: 32, perExpert: 4, seed: s.seed + 3 });
+    student.train();
+    expertMasks.dispose();
+    expertMasks = keep(Tensor.from(Float32Array.from(remask.plan.experts.flat()), [experts, layers.length]));
+    // Each expert's error weighted by the share of timesteps it serves.
+    const served = (e: number): number => routerIds.reduce((n, r) => n + (r === e ? 1 : 0), 0) / T;
+    const weighted = (key: "errorBefore" | "errorAfter"): number => remask.experts.reduce((sum, x) => sum + served(x.expert) * x[key], 0);
+    const switched = remask.experts.reduce((n, x) => n + x.switched, 0);
+    if (!run.silent) {
+      process.stderr.write(
+        `\nalter: expert masks re-chosen by measured error at T_end: ${switched} mask ${switched === 1 ? "entry" : "entries"} switched, output error ${weighted("errorBefore").toExponential(3)} -> ` +
+          `${weighted("errorAfter").toExponential(3)}, MACs kept ${(100 * before.realised_ratio).toFixed(2)}% -> ${(100 * remask.plan.realised_ratio).toFixed(2)}%\n`,
+      );
+    }
+    return { remask_switched: switched, remask_error_before: weighted("errorBefore"), remask_error_after: weighted("errorAfter"), remask_kept_before: before.realised_ratio };
+  };
+
   const interrupt = new InterruptFlag().install(() => {
     if (!run.silent) process.stderr.write("\nalter: interrupt received, writing a checkpoint at the end of this step (Ctrl-C again to quit without one)\n");
   });
@@ -552,6 +579,8 @@ export async function trainPruned(run: PruneRun): Promise<PruneResult> {
         if (s.calibrateAtFreeze) Object.assign(record, calibrateAtFreeze());
         // After calibration, which may move timesteps to cheaper experts: the fit has the last word on the budget.
         if (s.fitBudget) Object.assign(record, fitBudgetAtFreeze());
+        // Last, so each expert keeps no more MACs than the plan that the budget fit settled.
+        if (s.remaskAtFreeze) Object.assign(record, remaskAtFreeze());
       }
       // The average follows the fine-tuning with the final plan only: it restarts from the weights of
       // the first frozen step, so weights trained for masks the plan no longer uses are not in it.
@@ -567,8 +596,8 @@ export async function trainPruned(run: PruneRun): Promise<PruneResult> {
       const histogram = new Array<number>(experts).fill(0);
       for (const e of routerIds) histogram[e]++;
       const tick = step + (twoStage ? hyperStep : 0);
-      // The step the plan froze on is always logged: it carries what the calibration and the budget fit did.
-      if (tick % s.logEvery === 0 || step === s.steps || record.budget_fit_switched !== undefined || record.calibration_after !== undefined) {
+      // The step the plan froze on is always logged: it carries what the calibration, the budget fit and the remasking did.
+      if (tick % s.logEvery === 0 || step === s.steps || record.budget_fit_switched !== undefined || record.calibration_after !== undefined || record.remask_switched !== undefined) {
         log.append({ step: tick, unet_step: step, hyper_step: hyperStep, frozen, ...record, kept_ratio: plan.realised_ratio, kept_prunable: plan.realised_prunable_ratio, target_ratio: s.ratio, routing: histogram, lr_unet: unetOpt.lr, lr_hyper: hyperOpt.lr, elapsed_s: Number(elapsed().toFixed(1)), rss_mib: residentMiB() });
       }
       const fmt = (v: number | undefined): string => (v === undefined ? "-" : v.toFixed(4));

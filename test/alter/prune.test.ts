@@ -21,6 +21,7 @@ import { createScheduler, validateSchedulerConfig } from "../../src/diffusion/sc
 import { ResnetBlock2D } from "../../src/models/resnet.js";
 import { BasicTransformerBlock } from "../../src/models/transformer-2d.js";
 import { readSafetensors } from "../../src/nn/safetensors.js";
+import { loadCheckpoint } from "../../src/util/checkpoint.js";
 import { Generator } from "../../src/engine/rng.js";
 
 const ROOT = join(import.meta.dirname, "..", "..");
@@ -171,6 +172,31 @@ describe("alter prune (tiny end to end)", () => {
     );
   });
 
+  test("--remask-at-freeze re-chooses the used experts' layers at T_end: the plain run's router, no more MACs per expert, measured errors logged", async () => {
+    const base = { ...settings, steps: 8, hyperSteps: 5, emaDecay: 0, checkpointEvery: 100 };
+    const plainDir = mkdtempSync(join(tmpdir(), "alter-prune-plain-")), remaskDir = mkdtempSync(join(tmpdir(), "alter-prune-remask-"));
+    const plain = await trainPruned({ teacher: loadModelFolder(teacherDir), data, outDir: plainDir, settings: base, silent: true });
+    const remask = await trainPruned({ teacher: loadModelFolder(teacherDir), data, outDir: remaskDir, settings: { ...base, remaskAtFreeze: true }, silent: true });
+    assert.deepEqual(remask.plan.router, plain.plan.router, "the hypernetwork phase and the router are the same");
+    const kept = (mask: number[]) => mask.reduce((s, m, l) => s + m * plain.plan.layers[l].macs, 0);
+    const used = new Set(plain.plan.router);
+    for (let e = 0; e < plain.plan.experts.length; e++) {
+      if (used.has(e)) assert.ok(kept(remask.plan.experts[e]) <= kept(plain.plan.experts[e]), `expert ${e} keeps more MACs`);
+      else assert.deepEqual(remask.plan.experts[e], plain.plan.experts[e], `unused expert ${e} changed`);
+    }
+    assert.notDeepEqual(remask.plan.experts, plain.plan.experts, "no mask was re-chosen");
+    assert.ok(remask.plan.realised_ratio <= plain.plan.realised_ratio + 1e-12);
+    assert.equal((remask.plan.settings as { remaskAtFreeze?: boolean }).remaskAtFreeze, true);
+    const record = readFileSync(join(remaskDir, "train_log.jsonl"), "utf8").trim().split("\n").map((l) => JSON.parse(l) as Record<string, number>).find((r) => r.remask_switched !== undefined)!;
+    assert.ok(record.remask_switched > 0 && record.remask_error_before > 0 && record.remask_error_after > 0, JSON.stringify(record));
+    assert.equal(record.remask_kept_before, plain.plan.realised_ratio);
+    // A run resumes only with the remasking as it was.
+    await assert.rejects(
+      trainPruned({ teacher: loadModelFolder(teacherDir), data, outDir: remaskDir, settings: { ...base, steps: 9 }, resume: true, silent: true }),
+      /remaskAtFreeze true in the checkpoint, false now/,
+    );
+  });
+
   test("--focus-steps fine-tunes on the sampler's timesteps only after the freeze: the plan is the plain run's, the weights are not", async () => {
     const trailing = { _class_name: "DDPMScheduler", num_train_timesteps: 1000, timestep_spacing: "trailing" };
     assert.deepEqual(Array.from(samplingGrid(trailing, 20)), Array.from({ length: 20 }, (_, i) => 999 - 50 * i));
@@ -221,6 +247,10 @@ describe("alter prune (tiny end to end)", () => {
     assert.equal(objective.status, 2);
     assert.match(objective.stderr, /does not calibrate at T_end \(--calibrate-at-freeze\)/);
     assert.equal(existsSync(join(forkDir, "objective")), false);
+    // The remasking can be switched on at the fork.
+    const remaskDir = join(forkDir, "remask"), remask = fork(prefixDir, remaskDir, ["--remask-at-freeze"]);
+    assert.equal(remask.status, 0, remask.stderr);
+    assert.equal((loadCheckpoint(join(remaskDir, "checkpoint.safetensors")).state.settings as { remaskAtFreeze?: boolean }).remaskAtFreeze, true);
   });
 
   test("the budget fit at T_end brings the frozen plan to the budget by switching mask entries; --no-fit-budget keeps it as it is", async () => {

@@ -36,6 +36,7 @@ export function registerPrune(program: Command): void {
     .option("--calibrate-at-freeze", "when the plan freezes at T_end, re-choose the router from every expert's measured error against the teacher within the plan's MACs (alter calibrate, before the fine-tuning; not in the paper)")
     .option("--calibrate-objective <name>", "with --calibrate-at-freeze: relative (each timestep's error divided by the teacher's own error there, which favours high noise) or absolute (the summed output errors, largest at low noise, so the larger experts serve the low-noise steps)", choice("--calibrate-objective", CALIBRATION_OBJECTIVES), d.calibrateObjective)
     .option("--no-fit-budget", "freeze the hypernetwork's deterministic plan as it is at T_end (the paper), instead of switching the mask entries nearest the threshold until the plan keeps the budget")
+    .option("--remask-at-freeze", "when the plan freezes at T_end (after any calibration and budget fit), re-choose each used expert's layers by their measured single-drop error on the student, with the same router and no more of each expert's MACs (ours; not in the paper)")
     .option("--warmup <n>", "warmup steps of both optimizers", intOption("--warmup", 0), d.warmupSteps)
     .option("--variant <v>", "relaxation: paper (straight-through, deterministic plan) or reference (soft, sampled plan, as the official code)", choice("--variant", VARIANTS), d.variant)
     .option("--method <m>", "alter, or an ablation baseline: static, manual, two-stage", choice("--method", METHODS), d.method)
@@ -61,7 +62,7 @@ export function registerPrune(program: Command): void {
         method: o.method as PruneMethod, variant: o.variant as PruneVariant, ratio: o.ratio as number, experts: o.experts as number,
         steps: o.steps as number, hyperSteps: o.hyperSteps as number, batchSize: o.batch as number, lrUnet: o.lrUnet as number,
         unetLrSchedule: o.lrUnetSchedule as PruneSettings["unetLrSchedule"], emaDecay: o.emaDecay as number,
-        lrHyper: o.lrHyper as number, hyperLrSchedule: o.lrHyperSchedule as PruneSettings["hyperLrSchedule"], noiseAnneal: o.noiseAnneal as number, noiseFreeTail: o.noiseFreeTail as number, calibrateAtFreeze: Boolean(o.calibrateAtFreeze), calibrateObjective: o.calibrateObjective as CalibrationObjective, fitBudget: o.fitBudget !== false, warmupSteps: o.warmup as number, lambdaDenoise: o.lambdaDenoise as number,
+        lrHyper: o.lrHyper as number, hyperLrSchedule: o.lrHyperSchedule as PruneSettings["hyperLrSchedule"], noiseAnneal: o.noiseAnneal as number, noiseFreeTail: o.noiseFreeTail as number, calibrateAtFreeze: Boolean(o.calibrateAtFreeze), calibrateObjective: o.calibrateObjective as CalibrationObjective, fitBudget: o.fitBudget !== false, remaskAtFreeze: Boolean(o.remaskAtFreeze), warmupSteps: o.warmup as number, lambdaDenoise: o.lambdaDenoise as number,
         lambdaOutput: o.lambdaOutput as number, lambdaFeature: o.lambdaFeature as number, normalizeFeatures: Boolean(o.normalizeFeatures),
         distillWeighting: o.distillWeighting as DistillWeighting, focusSteps: o.focusSteps as number, focusFraction: o.focusFraction as number,
         lambdaRatio: o.lambdaRatio as number, lambdaBalance: o.lambdaBalance as number, seed: o.seed as number,
