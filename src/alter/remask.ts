@@ -89,8 +89,6 @@ export function remaskByDropError(options: {
   /** Timesteps measured per expert. */
   perExpert: number;
   seed: number;
-  /** Called after each measured timestep (for progress). */
-  onPoint?: () => void;
 }): Remask {
   const { teacher, student, plan, data } = options;
   const L = plan.layers.length, macs = plan.layers.map((l) => l.macs);
@@ -126,7 +124,6 @@ export function remaskByDropError(options: {
             increase[l] += (error(noisy, batchT, target, single) - dense) / points.length;
           }
           before += error(noisy, batchT, target, experts[e]) / points.length;
-          options.onPoint?.();
         }
         const budget = experts[e].reduce((s, kept, l) => s + kept * macs[l], 0);
         const mask = greedyMask(increase, macs, budget);
