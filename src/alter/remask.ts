@@ -64,6 +64,8 @@ export interface ExpertRemask {
   expert: number;
   /** The measured timesteps (a spread of the ones the router gives this expert). */
   timesteps: number[];
+  /** The fraction of all training timesteps the router gives it. */
+  share: number;
   /** Mean output error against the teacher with the old and the new mask, over those timesteps. */
   errorBefore: number;
   errorAfter: number;
@@ -128,7 +130,7 @@ export function remaskByDropError(options: {
         const budget = experts[e].reduce((s, kept, l) => s + kept * macs[l], 0);
         const mask = greedyMask(increase, macs, budget);
         const after = points.reduce((s, { batchT, noisy, target }) => s + error(noisy, batchT, target, mask) / points.length, 0);
-        report.push({ expert: e, timesteps, errorBefore: before, errorAfter: after, switched: mask.filter((v, l) => v !== experts[e][l]).length });
+        report.push({ expert: e, timesteps, share: served.length / plan.router.length, errorBefore: before, errorAfter: after, switched: mask.filter((v, l) => v !== experts[e][l]).length });
         experts[e] = mask;
       });
     }

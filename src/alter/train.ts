@@ -543,16 +543,15 @@ export async function trainPruned(run: PruneRun): Promise<PruneResult> {
     expertMasks.dispose();
     expertMasks = keep(Tensor.from(Float32Array.from(remask.plan.experts.flat()), [experts, layers.length]));
     // Each expert's error weighted by the share of timesteps it serves.
-    const served = (e: number): number => routerIds.reduce((n, r) => n + (r === e ? 1 : 0), 0) / T;
-    const weighted = (key: "errorBefore" | "errorAfter"): number => remask.experts.reduce((sum, x) => sum + served(x.expert) * x[key], 0);
+    const [errorBefore, errorAfter] = (["errorBefore", "errorAfter"] as const).map((key) => remask.experts.reduce((sum, x) => sum + x.share * x[key], 0));
     const switched = remask.experts.reduce((n, x) => n + x.switched, 0);
     if (!run.silent) {
       process.stderr.write(
-        `\nalter: expert masks re-chosen by measured error at T_end: ${switched} mask ${switched === 1 ? "entry" : "entries"} switched, output error ${weighted("errorBefore").toExponential(3)} -> ` +
-          `${weighted("errorAfter").toExponential(3)}, MACs kept ${(100 * before.realised_ratio).toFixed(2)}% -> ${(100 * remask.plan.realised_ratio).toFixed(2)}%\n`,
+        `\nalter: expert masks re-chosen by measured error at T_end: ${switched} mask ${switched === 1 ? "entry" : "entries"} switched, output error ${errorBefore.toExponential(3)} -> ` +
+          `${errorAfter.toExponential(3)}, MACs kept ${(100 * before.realised_ratio).toFixed(2)}% -> ${(100 * remask.plan.realised_ratio).toFixed(2)}%\n`,
       );
     }
-    return { remask_switched: switched, remask_error_before: weighted("errorBefore"), remask_error_after: weighted("errorAfter"), remask_kept_before: before.realised_ratio };
+    return { remask_switched: switched, remask_error_before: errorBefore, remask_error_after: errorAfter, remask_kept_before: before.realised_ratio };
   };
 
   const interrupt = new InterruptFlag().install(() => {
