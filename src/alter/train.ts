@@ -565,6 +565,7 @@ export async function trainPruned(run: PruneRun): Promise<PruneResult> {
   try {
     while (step < s.steps) {
       const record: Record<string, number> = {};
+      let frozeNow = false;
       const batch = loader.next();
       const labels = batch.labels.i32;
       const hyperPhase = !frozen && (twoStage ? hyperStep < s.hyperSteps : step < s.hyperSteps);
@@ -575,6 +576,7 @@ export async function trainPruned(run: PruneRun): Promise<PruneResult> {
         refreshTable();
       } else if (!frozen) {
         frozen = true; // T_end reached: the table is the final plan from here on
+        frozeNow = true;
         if (s.calibrateAtFreeze) Object.assign(record, calibrateAtFreeze());
         // After calibration, which may move timesteps to cheaper experts: the fit has the last word on the budget.
         if (s.fitBudget) Object.assign(record, fitBudgetAtFreeze());
@@ -596,7 +598,7 @@ export async function trainPruned(run: PruneRun): Promise<PruneResult> {
       for (const e of routerIds) histogram[e]++;
       const tick = step + (twoStage ? hyperStep : 0);
       // The step the plan froze on is always logged: it carries what the calibration, the budget fit and the remasking did.
-      if (tick % s.logEvery === 0 || step === s.steps || record.budget_fit_switched !== undefined || record.calibration_after !== undefined || record.remask_switched !== undefined) {
+      if (tick % s.logEvery === 0 || step === s.steps || frozeNow) {
         log.append({ step: tick, unet_step: step, hyper_step: hyperStep, frozen, ...record, kept_ratio: plan.realised_ratio, kept_prunable: plan.realised_prunable_ratio, target_ratio: s.ratio, routing: histogram, lr_unet: unetOpt.lr, lr_hyper: hyperOpt.lr, elapsed_s: Number(elapsed().toFixed(1)), rss_mib: residentMiB() });
       }
       const fmt = (v: number | undefined): string => (v === undefined ? "-" : v.toFixed(4));

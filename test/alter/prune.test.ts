@@ -270,6 +270,10 @@ describe("alter prune (tiny end to end)", () => {
     assert.ok(switched > 0);
     const log = readFileSync(join(fitDir, "train_log.jsonl"), "utf8").trim().split("\n").map((l) => JSON.parse(l) as { budget_fit_switched?: number });
     assert.deepEqual(log.filter((r) => r.budget_fit_switched !== undefined).map((r) => r.budget_fit_switched), [switched], "logged once, at the freeze");
+    // The freeze step is logged even when nothing acts at the freeze (no fit, no calibration, no remasking).
+    const rawLog = readFileSync(join(rawDir, "train_log.jsonl"), "utf8").trim().split("\n").map((l) => JSON.parse(l) as { step: number; frozen: boolean });
+    assert.deepEqual(rawLog.map((r) => r.step), [4, 6, 8]);
+    assert.deepEqual(rawLog.map((r) => r.frozen), [false, true, true]);
   });
 
   test("--distill-weighting noise-variance weighs the distillation by timestep; a run resumes only with the same weighting", async () => {
