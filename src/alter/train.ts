@@ -107,6 +107,10 @@ export interface PruneSettings {
   lambdaDenoise: number;
   lambdaOutput: number;
   lambdaFeature: number;
+  /** The feature distillation's weight once the plan has frozen, for the final fine-tuning (null: the
+   * same as lambdaFeature, the paper). Ours: the normalised feature term is tens of times the output
+   * term by then, so it, not the output the sampler sees, decides what the fine-tuning fits. */
+  lambdaFeatureAfterFreeze: number | null;
   normalizeFeatures: boolean;
   /** Per-timestep weights of the output and feature distillation (losses.ts distillationWeights;
    * `uniform` is the paper's). */
@@ -166,6 +170,7 @@ export const DEFAULT_PRUNE_SETTINGS: PruneSettings = {
   lambdaDenoise: 1e-4,
   lambdaOutput: 1,
   lambdaFeature: 1,
+  lambdaFeatureAfterFreeze: null,
   // Normalised feature distillation (our departure, docs/alter.md section 4): with plain MSE the
   // hypernetwork did not reach the budget in T_end on our teacher.
   normalizeFeatures: true,
@@ -344,8 +349,9 @@ export async function trainPruned(run: PruneRun): Promise<PruneResult> {
     const ckpt = loadCheckpoint(checkpointPath);
     const state = ckpt.state as unknown as PruneState;
     // Checkpoints from before these settings existed ran constant learning rates, no noise annealing or noise-free tail, no average,
-    // no calibration (and, where they calibrated, the relative objective), no budget fit, no remasking, unweighted distillation and no timestep focus.
-    const saved = Object.assign({}, s, { hyperLrSchedule: "constant", noiseAnneal: 0, noiseFreeTail: 0, unetLrSchedule: "constant", emaDecay: 0, calibrateAtFreeze: false, calibrateObjective: "relative", fitBudget: false, remaskAtFreeze: false, distillWeighting: "uniform", focusSteps: 0, focusFraction: 1 }, state.settings, { steps: 0 });
+    // no calibration (and, where they calibrated, the relative objective), no budget fit, no remasking, unweighted distillation, no timestep focus
+    // and one feature weight throughout.
+    const saved = Object.assign({}, s, { hyperLrSchedule: "constant", noiseAnneal: 0, noiseFreeTail: 0, unetLrSchedule: "constant", emaDecay: 0, calibrateAtFreeze: false, calibrateObjective: "relative", fitBudget: false, remaskAtFreeze: false, distillWeighting: "uniform", focusSteps: 0, focusFraction: 1, lambdaFeatureAfterFreeze: null }, state.settings, { steps: 0 });
     const now: Record<string, unknown> = { ...s, steps: 0 }, then: Record<string, unknown> = saved;
     const differ = Object.keys({ ...now, ...then }).filter((k) => JSON.stringify(now[k]) !== JSON.stringify(then[k]));
     if (differ.length > 0) {
@@ -421,7 +427,8 @@ export async function trainPruned(run: PruneRun): Promise<PruneResult> {
     const outKd = outputDistillation(out, batch.teacherOut, weights);
     let featKd = featureDistillation(features, batch.teacherFeatures, s.normalizeFeatures, weights);
     if (faults.nanLossStep === step + 1) featKd = featKd.mul(NaN);
-    const loss = den.mul(s.lambdaDenoise).add(outKd.mul(s.lambdaOutput)).add(featKd.mul(s.lambdaFeature));
+    const lambdaFeature = frozen && s.lambdaFeatureAfterFreeze !== null ? s.lambdaFeatureAfterFreeze : s.lambdaFeature;
+    const loss = den.mul(s.lambdaDenoise).add(outKd.mul(s.lambdaOutput)).add(featKd.mul(lambdaFeature));
     return { loss, den: den.item(), out: outKd.item(), feat: featKd.item() };
   };
 

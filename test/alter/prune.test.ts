@@ -296,6 +296,37 @@ describe("alter prune (tiny end to end)", () => {
     );
   });
 
+  test("--lambda-feature-after-freeze weighs the feature distillation of the fine-tuning only; a run resumes only with the same weight", async () => {
+    const base = { ...settings, steps: 5, hyperSteps: 2, emaDecay: 0, checkpointEvery: 5 };
+    type Rec = { step: number; frozen: boolean; unet_loss: number; denoise: number; output_kd: number; feature_kd: number };
+    const read = (dir: string) => readFileSync(join(dir, "train_log.jsonl"), "utf8").trim().split("\n").map((l) => JSON.parse(l) as Rec);
+    const plainDir = mkdtempSync(join(tmpdir(), "alter-prune-lf-")), outputOnlyDir = mkdtempSync(join(tmpdir(), "alter-prune-lf0-"));
+    const plain = await trainPruned({ teacher: loadModelFolder(teacherDir), data, outDir: plainDir, settings: base, silent: true });
+    const outputOnly = await trainPruned({ teacher: loadModelFolder(teacherDir), data, outDir: outputOnlyDir, settings: { ...base, lambdaFeatureAfterFreeze: 0 }, silent: true });
+    assert.deepEqual(outputOnly.plan.router, plain.plan.router);
+    assert.deepEqual(outputOnly.plan.experts, plain.plan.experts);
+    const [p, o] = [read(plainDir), read(outputOnlyDir)];
+    const combined = (r: Rec, lambdaFeature: number) => base.lambdaDenoise * r.denoise + base.lambdaOutput * r.output_kd + lambdaFeature * r.feature_kd;
+    const close = (a: number, b: number) => Math.abs(a - b) <= 1e-5 * Math.max(Math.abs(a), Math.abs(b));
+    // Up to and including the step the plan freezes on, both runs are the same run.
+    const losses = (r: Rec) => [r.step, r.unet_loss, r.denoise, r.output_kd, r.feature_kd];
+    const shared = p.filter((r) => r.step <= 3);
+    assert.ok(shared.length === 3 && shared[2]!.frozen);
+    assert.deepEqual(o.slice(0, 3).map(losses), shared.map(losses));
+    // From the next step on, the fine-tuning loss leaves the feature term out, though it is still measured.
+    const after = o.filter((r) => r.step >= 4);
+    assert.ok(after.length >= 2 && after.every((r) => r.frozen));
+    for (const r of after) {
+      assert.ok(r.feature_kd > 0, `feature term ${r.feature_kd}`);
+      assert.ok(close(r.unet_loss, combined(r, 0)) && !close(r.unet_loss, combined(r, base.lambdaFeature)), `step ${r.step}: ${r.unet_loss}`);
+    }
+    for (const r of p.filter((r) => r.step >= 4)) assert.ok(close(r.unet_loss, combined(r, base.lambdaFeature)), `step ${r.step}: ${r.unet_loss}`);
+    await assert.rejects(
+      trainPruned({ teacher: loadModelFolder(teacherDir), data, outDir: outputOnlyDir, settings: { ...base, steps: 6 }, resume: true, silent: true }),
+      /different settings \(lambdaFeatureAfterFreeze 0 in the checkpoint, null now\)/,
+    );
+  });
+
   test("the budget loss drives the kept ratio from 1 towards the target; several experts are used", () => {
     const plan = result.plan;
     assert.ok(Math.abs(plan.realised_ratio - settings.ratio) < 0.12, `realised ${plan.realised_ratio} vs target ${settings.ratio}`);

@@ -43,6 +43,7 @@ export function registerPrune(program: Command): void {
     .option("--lambda-denoise <x>", "weight of the denoising loss", floatOption("--lambda-denoise", 0), d.lambdaDenoise)
     .option("--lambda-output <x>", "weight of output distillation", floatOption("--lambda-output", 0), d.lambdaOutput)
     .option("--lambda-feature <x>", "weight of feature distillation", floatOption("--lambda-feature", 0), d.lambdaFeature)
+    .option("--lambda-feature-after-freeze <x>", "weight of feature distillation in the fine-tuning after the plan freezes (default: --lambda-feature; ours)", floatOption("--lambda-feature-after-freeze", 0))
     .option("--normalize-features", "divide each feature-distillation term by the teacher feature's mean square (default)", d.normalizeFeatures)
     .option("--no-normalize-features", "plain MSE feature distillation, as the paper")
     .option("--distill-weighting <w>", "per-timestep weight of output and feature distillation: uniform (the paper) or noise-variance (1 - alpha_bar_t, mean 1: more weight where an error moves the final sample more; ours)", choice("--distill-weighting", DISTILL_WEIGHTINGS), d.distillWeighting)
@@ -63,7 +64,7 @@ export function registerPrune(program: Command): void {
         steps: o.steps as number, hyperSteps: o.hyperSteps as number, batchSize: o.batch as number, lrUnet: o.lrUnet as number,
         unetLrSchedule: o.lrUnetSchedule as PruneSettings["unetLrSchedule"], emaDecay: o.emaDecay as number,
         lrHyper: o.lrHyper as number, hyperLrSchedule: o.lrHyperSchedule as PruneSettings["hyperLrSchedule"], noiseAnneal: o.noiseAnneal as number, noiseFreeTail: o.noiseFreeTail as number, calibrateAtFreeze: Boolean(o.calibrateAtFreeze), calibrateObjective: o.calibrateObjective as CalibrationObjective, fitBudget: o.fitBudget !== false, remaskAtFreeze: Boolean(o.remaskAtFreeze), warmupSteps: o.warmup as number, lambdaDenoise: o.lambdaDenoise as number,
-        lambdaOutput: o.lambdaOutput as number, lambdaFeature: o.lambdaFeature as number, normalizeFeatures: Boolean(o.normalizeFeatures),
+        lambdaOutput: o.lambdaOutput as number, lambdaFeature: o.lambdaFeature as number, lambdaFeatureAfterFreeze: (o.lambdaFeatureAfterFreeze as number | undefined) ?? null, normalizeFeatures: Boolean(o.normalizeFeatures),
         distillWeighting: o.distillWeighting as DistillWeighting, focusSteps: o.focusSteps as number, focusFraction: o.focusFraction as number,
         lambdaRatio: o.lambdaRatio as number, lambdaBalance: o.lambdaBalance as number, seed: o.seed as number,
         checkpointEvery: o.checkpointEvery as number, holdout: o.holdout as number,
