@@ -1,7 +1,8 @@
 # Round 16: round 13's best arm (`experts2.sh`: 2 experts, round 10's recipe at 7,000 UNet steps) with the feature
 # distillation left out of the fine-tuning after the freeze (`--lambda-feature-after-freeze 0`): the hypernetwork phase
 # and the plan are round 13's, the fine-tuning fits the teacher's output (and, at 1e-4, the true noise) only. About
-# 80 minutes alone on 2 kernel threads; re-running resumes.
+# 80 minutes alone on 2 kernel threads; re-running resumes. Run the first 601 steps with THREADS=1 (round 13 froze its plan on
+# one thread; two give another plan), then stop with Ctrl-C and resume with THREADS=2.
 set -e
 COMMON="--teacher models/fmnist-teacher --holdout 5000 --batch 16 --seed 0 --checkpoint-every 50 --steps 7000 --hyper-steps 600 --variant paper --lr-hyper 2e-2 --normalize-features --lr-unet 1e-3 --lr-hyper-schedule constant --noise-anneal 0.25 --lr-unet-schedule cosine-after-freeze --ratio 0.65 --calibrate-at-freeze"
 R=""; [ -f runs/r16/experts2-nofeat/checkpoint.safetensors ] && R="--resume"
