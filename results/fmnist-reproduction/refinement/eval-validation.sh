@@ -1,4 +1,4 @@
-# The validation evaluation of refinement rounds 14-17 (the settings of rounds 6-13): `alter eval` of one model beside the dense teacher on the
+# The validation evaluation of refinement rounds 14-18 (the settings of rounds 6-13): `alter eval` of one model beside the dense teacher on the
 # validation split (the last 5,000 training images), 1,000 images, 20 DDIM steps, guidance 1, sampling seeds
 # $SEEDS (default 0 1 2), $THREADS kernel threads (default 2).
 #   bash results/fmnist-reproduction/refinement/eval-validation.sh MODEL_DIR OUT_PREFIX   (writes OUT_PREFIX-seedS/)
