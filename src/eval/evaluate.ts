@@ -15,6 +15,7 @@ import type { Scheduler } from "../diffusion/scheduler.js";
 import { samplerFor } from "../diffusion/samplers.js";
 import { loadPlanFor, planExecutors, realisedMacs } from "../alter/inference.js";
 import type { AlterPlan } from "../alter/plan.js";
+import { methodName } from "./tables.js";
 import { DEFAULT_PRUNE_SETTINGS } from "../alter/train.js";
 import { FashionClassifier, embedImages, predictLabels } from "../metrics/classifier.js";
 import { frechetFromFeatures } from "../metrics/frechet.js";
@@ -268,7 +269,7 @@ export function markdownTable(rows: readonly EvalRow[]): string {
     "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
   ];
   for (const r of rows) {
-    lines.push(`| ${r.model}${r.alter ? " (ALTER)" : ""} | ${r.steps} | ${f(r.macs_per_image_g, 2)} | ${f(r.macs_vs_dense50 * 100, 1)}% | ${f(r.latency_ms_b1, 0)} | ${f(r.latency_ms_per_image_batch, 0)} | ${f(r.speedup_vs_dense50, 2)}x | ${f(r.per_step_speedup ?? null, 2)}x | ${f(r.frechet, 2)} | ${f(r.kid, 4)} | ${f(r.class_accuracy * 100, 1)}% | ${f(r.ssim, 3)} | ${f(r.psnr, 2)} |`);
+    lines.push(`| ${r.model}${r.alter ? ` (${methodName(r.method)})` : ""} | ${r.steps} | ${f(r.macs_per_image_g, 2)} | ${f(r.macs_vs_dense50 * 100, 1)}% | ${f(r.latency_ms_b1, 0)} | ${f(r.latency_ms_per_image_batch, 0)} | ${f(r.speedup_vs_dense50, 2)}x | ${f(r.per_step_speedup ?? null, 2)}x | ${f(r.frechet, 2)} | ${f(r.kid, 4)} | ${f(r.class_accuracy * 100, 1)}% | ${f(r.ssim, 3)} | ${f(r.psnr, 2)} |`);
   }
   return lines.join("\n") + "\n";
 }

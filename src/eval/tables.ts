@@ -29,6 +29,9 @@ export interface PaperTable {
 }
 
 const METHOD_NAMES: Record<string, string> = { static: "Static", manual: "Manual", "two-stage": "TwoStage", alter: "ALTER" };
+
+/** The paper's name for a prune method ("two-stage" -> "TwoStage"); unknown names pass through. */
+export const methodName = (method: string | undefined): string => METHOD_NAMES[method ?? "alter"] ?? method ?? "ALTER";
 const COLUMNS = ["model", "steps", "MACs vs dense-50", "MACs per step", "speedup vs dense-50 (b1)", "per-step speedup", "Fréchet (ours)", "KID (ours)", "class acc.", "SSIM", "PSNR"];
 
 const fmt = (v: number | null | undefined, digits: number): string | null => (v === null || v === undefined || !Number.isFinite(v) ? null : v.toFixed(digits));
@@ -38,7 +41,7 @@ const CALIBRATION_NAMES: Record<NonNullable<EvalRow["calibration"]>, string> = {
 
 function label(r: EvalRow): string {
   if (!r.alter) return "dense teacher";
-  const method = METHOD_NAMES[r.method ?? "alter"] ?? r.method ?? "ALTER";
+  const method = methodName(r.method);
   const notes = [r.calibration && CALIBRATION_NAMES[r.calibration], r.distill_weighting && `${r.distill_weighting} distillation`, r.loss_weights && `loss weights: ${r.loss_weights}`].filter(Boolean);
   return `${method} p=${r.target_ratio?.toFixed(2)} N_e=${r.experts}` + (notes.length > 0 ? ` (${notes.join(", ")})` : "");
 }

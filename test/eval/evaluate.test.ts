@@ -14,7 +14,7 @@ import { DEFAULT_TEACHER_SETTINGS, trainTeacher } from "../../src/diffusion/trai
 import { loadModelFolder } from "../../src/models/pretrained.js";
 import { DEFAULT_PRUNE_SETTINGS, trainPruned } from "../../src/alter/train.js";
 import { FashionClassifier } from "../../src/metrics/classifier.js";
-import { evaluate, markdownTable, type EvalOptions } from "../../src/eval/evaluate.js";
+import { evaluate, markdownTable, type EvalOptions, type EvalRow } from "../../src/eval/evaluate.js";
 import { clearEvalProgress } from "../../src/eval/progress.js";
 
 const ROOT = join(import.meta.dirname, "..", "..");
@@ -96,5 +96,15 @@ describe("alter eval", () => {
     assert.deepEqual(grownRows.map((r) => r.frechet), straight.map((r) => r.frechet), "grown equals evaluated at once");
     clearEvalProgress(dir);
     assert.ok(!existsSync(join(dir, "eval-progress.json")) && !existsSync(join(dir, "eval-reference.f32")));
+  });
+
+  test("the Markdown table names each pruned row's method, so a Static plan is not labelled ALTER", () => {
+    const row = (model: string, method?: string): EvalRow => ({
+      model, alter: method !== undefined, ...(method !== undefined ? { method, target_ratio: 0.65, experts: 1 } : {}),
+      steps: 20, n: 10, macs_per_image_g: 1, macs_vs_dense50: 0.4, latency_ms_b1: 10, latency_ms_per_image_batch: 5,
+      speedup_vs_dense50: 2.5, per_step_speedup: 1, frechet: 4, kid: 0.1, kid_std: 0.01, class_accuracy: 0.9, ssim: 0.9, psnr: 20,
+    });
+    const lines = markdownTable([row("dense"), row("s", "static"), row("t", "two-stage"), row("a", "alter")]).trim().split("\n").slice(2);
+    assert.deepEqual(lines.map((l) => l.split(" | ")[0]), ["| dense", "| s (Static)", "| t (TwoStage)", "| a (ALTER)"]);
   });
 });
