@@ -122,6 +122,9 @@ export interface PruneSettings {
   focusFraction: number;
   lambdaRatio: number;
   lambdaBalance: number;
+  /** The model folder whose UNet the student starts from (null: the teacher's, the paper). Ours: prune in
+   * stages, e.g. a model pruned and fine-tuned at 0.75 pruned again to 0.65; the teacher stays the dense one. */
+  studentInit: string | null;
   labelDropout: number;
   seed: number;
   /** The last `holdout` images of the data are kept out of training (the validation split). */
@@ -179,6 +182,7 @@ export const DEFAULT_PRUNE_SETTINGS: PruneSettings = {
   focusFraction: 1,
   lambdaRatio: 5,
   lambdaBalance: 1,
+  studentInit: null,
   labelDropout: 0.1,
   seed: 0,
   holdout: 0,
@@ -191,6 +195,8 @@ export interface PruneRun {
   data: Dataset;
   outDir: string;
   settings: PruneSettings;
+  /** The folder named by settings.studentInit, loaded (its UNet must have the teacher's config). */
+  studentInit?: ModelFolder;
   resume?: boolean;
   silent?: boolean;
 }
@@ -252,6 +258,19 @@ function oneHotRouting(ids: Int32Array, experts: number): Tensor {
   return out;
 }
 
+/** The UNet the student is copied from: the teacher's, or settings.studentInit's (same architecture). */
+function startingUNet(run: PruneRun, teacherUnet: UNet2DConditionModel): UNet2DConditionModel {
+  const dir = run.settings.studentInit;
+  if (dir === null) return teacherUnet;
+  if (run.studentInit === undefined) throw new PruneError(`--student ${dir}: the folder was named but not loaded`);
+  const want = teacherUnet.config as unknown as Record<string, unknown>, got = run.studentInit.unet.config as unknown as Record<string, unknown>;
+  const differ = Object.keys({ ...want, ...got }).filter((k) => JSON.stringify(want[k]) !== JSON.stringify(got[k]));
+  if (differ.length > 0) {
+    throw new PruneError(`--student ${dir}: its UNet config differs from the teacher's in ${differ.join(", ")}; the student must be a copy of the teacher's architecture (e.g. a model alter prune made from this teacher)`);
+  }
+  return run.studentInit.unet;
+}
+
 export async function trainPruned(run: PruneRun): Promise<PruneResult> {
   const { teacher, outDir } = run;
   const s = run.settings;
@@ -287,7 +306,7 @@ export async function trainPruned(run: PruneRun): Promise<PruneResult> {
   const focusGrid = s.focusSteps > 0 ? samplingGrid(teacher.schedulerConfig, s.focusSteps) : null;
 
   const teacherUnet = teacher.unet.requiresGrad(false).eval();
-  const student: UNet2DConditionModel = cloneUNet(teacherUnet).train();
+  const student: UNet2DConditionModel = cloneUNet(startingUNet(run, teacherUnet)).train();
   const size = student.config.sample_size;
   const macs = student.countMacs(size, size, embedder.config.num_tokens);
   const layers: PrunableLayer[] = prunableLayers(student, macs);
@@ -349,9 +368,9 @@ export async function trainPruned(run: PruneRun): Promise<PruneResult> {
     const ckpt = loadCheckpoint(checkpointPath);
     const state = ckpt.state as unknown as PruneState;
     // Checkpoints from before these settings existed ran constant learning rates, no noise annealing or noise-free tail, no average,
-    // no calibration (and, where they calibrated, the relative objective), no budget fit, no remasking, unweighted distillation, no timestep focus
-    // and one feature weight throughout.
-    const saved = Object.assign({}, s, { hyperLrSchedule: "constant", noiseAnneal: 0, noiseFreeTail: 0, unetLrSchedule: "constant", emaDecay: 0, calibrateAtFreeze: false, calibrateObjective: "relative", fitBudget: false, remaskAtFreeze: false, distillWeighting: "uniform", focusSteps: 0, focusFraction: 1, lambdaFeatureAfterFreeze: null }, state.settings, { steps: 0 });
+    // no calibration (and, where they calibrated, the relative objective), no budget fit, no remasking, unweighted distillation, no timestep focus,
+    // one feature weight throughout and the teacher's weights as the student's start.
+    const saved = Object.assign({}, s, { hyperLrSchedule: "constant", noiseAnneal: 0, noiseFreeTail: 0, unetLrSchedule: "constant", emaDecay: 0, calibrateAtFreeze: false, calibrateObjective: "relative", fitBudget: false, remaskAtFreeze: false, distillWeighting: "uniform", focusSteps: 0, focusFraction: 1, lambdaFeatureAfterFreeze: null, studentInit: null }, state.settings, { steps: 0 });
     const now: Record<string, unknown> = { ...s, steps: 0 }, then: Record<string, unknown> = saved;
     const differ = Object.keys({ ...now, ...then }).filter((k) => JSON.stringify(now[k]) !== JSON.stringify(then[k]));
     if (differ.length > 0) {

@@ -76,6 +76,8 @@ export interface EvalRow {
   distill_weighting?: string;
   /** The UNet loss weights that differ from alter prune's defaults, e.g. "feature 0.1" (such rows stay out of the paper's tables). */
   loss_weights?: string;
+  /** prune --student: the model folder the student started from instead of the teacher (ours; such rows stay out of the paper's tables). */
+  student_init?: string;
   steps: number;
   n: number;
   macs_per_image_g: number;
@@ -99,7 +101,7 @@ interface LoadedModel {
   plan: AlterPlan | null;
 }
 
-type Departures = Pick<EvalRow, "calibration" | "distill_weighting" | "loss_weights">;
+type Departures = Pick<EvalRow, "calibration" | "distill_weighting" | "loss_weights" | "student_init">;
 /** The UNet loss weights prune takes, with the names rows give them. */
 const LOSS_WEIGHTS = [["lambdaDenoise", "denoise"], ["lambdaOutput", "output"], ["lambdaFeature", "feature"]] as const;
 
@@ -112,6 +114,7 @@ export function departuresOf(settings: Record<string, unknown> | undefined): Dep
   const weights = LOSS_WEIGHTS.filter(([key]) => typeof settings?.[key] === "number" && settings[key] !== DEFAULT_PRUNE_SETTINGS[key])
     .map(([key, name]) => `${name} ${settings![key]}`);
   if (weights.length > 0) out.loss_weights = weights.join(", ");
+  if (typeof settings?.studentInit === "string") out.student_init = settings.studentInit;
   return out;
 }
 

@@ -42,7 +42,7 @@ const CALIBRATION_NAMES: Record<NonNullable<EvalRow["calibration"]>, string> = {
 function label(r: EvalRow): string {
   if (!r.alter) return "dense teacher";
   const method = methodName(r.method);
-  const notes = [r.calibration && CALIBRATION_NAMES[r.calibration], r.distill_weighting && `${r.distill_weighting} distillation`, r.loss_weights && `loss weights: ${r.loss_weights}`].filter(Boolean);
+  const notes = [r.calibration && CALIBRATION_NAMES[r.calibration], r.distill_weighting && `${r.distill_weighting} distillation`, r.loss_weights && `loss weights: ${r.loss_weights}`, r.student_init && `started from ${r.student_init}`].filter(Boolean);
   return `${method} p=${r.target_ratio?.toFixed(2)} N_e=${r.experts}` + (notes.length > 0 ? ` (${notes.join(", ")})` : "");
 }
 
@@ -61,7 +61,7 @@ const near = (a: number | undefined, b: number): boolean => a !== undefined && M
 const isPlan = (r: EvalRow, method: string, ratio: number, experts: number | undefined): boolean =>
   r.alter && (r.method ?? "alter") === method && near(r.target_ratio, ratio) && r.experts === experts;
 /** How a row's training departed from the paper's besides the router calibration (ours; absent when as the paper's). */
-const TRAINING_DEPARTURES = ["distill_weighting", "loss_weights"] as const;
+const TRAINING_DEPARTURES = ["distill_weighting", "loss_weights", "student_init"] as const;
 /** Two rows whose training departed from the paper's in the same ways (calibration aside). */
 const sameTraining = (a: EvalRow, b: EvalRow): boolean => TRAINING_DEPARTURES.every((key) => a[key] === b[key]);
 /** A pruned row trained as the paper does (learned router, unweighted distillation, the default loss weights). */

@@ -327,6 +327,32 @@ describe("alter prune (tiny end to end)", () => {
     );
   });
 
+  test("--student starts the student from another model's UNet (pruning in stages); a resume must name it again; another architecture is refused", async () => {
+    // Stage 2 prunes the stage-1 model (outDir) further, with a zero UNet rate so its weights stay where it started.
+    const stage2Dir = mkdtempSync(join(tmpdir(), "alter-prune-stage2-"));
+    const stage2 = { ...settings, ratio: 0.5, steps: 4, hyperSteps: 2, emaDecay: 0, lrUnet: 0, checkpointEvery: 4, studentInit: outDir };
+    await trainPruned({ teacher: loadModelFolder(teacherDir), data, outDir: stage2Dir, settings: stage2, studentInit: loadModelFolder(outDir), silent: true });
+    const weights = (dir: string) => readSafetensors(join(dir, "unet", "diffusion_pytorch_model.safetensors")).tensors;
+    const [start, end, teacherWeights] = [weights(outDir), weights(stage2Dir), weights(teacherDir)];
+    let unlikeTeacher = 0;
+    for (const [k, t] of end) {
+      assert.deepEqual(t.data, start.get(k)!.data, `${k}: not the stage-1 model's weights`);
+      if (!t.data.every((v, i) => v === teacherWeights.get(k)!.data[i])) unlikeTeacher++;
+    }
+    assert.ok(unlikeTeacher > 0, "the stage-1 model equals the teacher: the test shows nothing");
+    assert.equal(readPlan(join(stage2Dir, "alter_plan.json")).settings.studentInit, outDir);
+    await assert.rejects(
+      trainPruned({ teacher: loadModelFolder(teacherDir), data, outDir: stage2Dir, settings: { ...stage2, steps: 5, studentInit: null }, resume: true, silent: true }),
+      /different settings \(studentInit ".*" in the checkpoint, null now\)/,
+    );
+    const otherDir = mkdtempSync(join(tmpdir(), "alter-other-"));
+    await trainTeacher({ config: { ...config, block_out_channels: [8, 8] }, data, outDir: otherDir, settings: { ...DEFAULT_TEACHER_SETTINGS, steps: 1, batchSize: 2, checkpointEvery: 1 }, silent: true });
+    await assert.rejects(
+      trainPruned({ teacher: loadModelFolder(teacherDir), data, outDir: mkdtempSync(join(tmpdir(), "alter-prune-")), settings: { ...stage2, studentInit: otherDir }, studentInit: loadModelFolder(otherDir), silent: true }),
+      /--student .*: its UNet config differs from the teacher's in block_out_channels/,
+    );
+  });
+
   test("the budget loss drives the kept ratio from 1 towards the target; several experts are used", () => {
     const plan = result.plan;
     assert.ok(Math.abs(plan.realised_ratio - settings.ratio) < 0.12, `realised ${plan.realised_ratio} vs target ${settings.ratio}`);

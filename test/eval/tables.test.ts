@@ -95,6 +95,9 @@ test("eval rows record where a plan's training departed from the paper, from the
   assert.deepEqual(departuresOf({ lambdaDenoise: 1e-4, lambdaOutput: 1, lambdaFeature: 1 }), {});
   assert.deepEqual(departuresOf({ lambdaOutput: 1, lambdaFeature: 0.1 }), { loss_weights: "feature 0.1" });
   assert.deepEqual(departuresOf({ lambdaDenoise: 0, lambdaFeature: 0.1 }), { loss_weights: "denoise 0, feature 0.1" });
+  // A student started from another model (prune --student) is named by that model's folder.
+  assert.deepEqual(departuresOf({ studentInit: null }), {});
+  assert.deepEqual(departuresOf({ studentInit: "runs/p0.75" }), { student_init: "runs/p0.75" });
 });
 
 test("rows trained with other loss weights stay out of the paper's tables and are labelled", () => {
@@ -120,4 +123,12 @@ test("rows with weighted distillation stay out of the paper's tables; calibrated
   assert.deepEqual(tables["calibration"]!.rows.map((r) => r[0]), [
     "ALTER p=0.65 N_e=10 (noise-variance distillation)", "ALTER p=0.65 N_e=10 (calibrated, noise-variance distillation)",
   ]);
+});
+
+test("rows pruned from another model (prune --student) stay out of the paper's tables and are labelled", () => {
+  const staged = row({ model: "staged", alter: true, method: "alter", target_ratio: 0.65, experts: 10, frechet: 5.0, student_init: "runs/p0.75" });
+  const tables = Object.fromEntries(paperTables([staged, ...rows]).map((t) => [t.id, t]));
+  assert.equal(tables["table-1-2"]!.rows.find((r) => r[0] === "ALTER p=0.65 N_e=10")![6], "7.50");
+  assert.ok(!tables["table-1-2"]!.rows.some((r) => String(r[0]).includes("started from")));
+  assert.ok(!tables["table-1-2"]!.rows.some((r) => r[6] === "5.00"));
 });

@@ -51,12 +51,14 @@ export function registerPrune(program: Command): void {
     .option("--focus-fraction <f>", "with --focus-steps: the share of each batch drawn from the sampler's timesteps; the rest stay uniform over all timesteps", floatOption("--focus-fraction", 0, 1, true), d.focusFraction)
     .option("--lambda-ratio <x>", "weight of the MAC-budget loss", floatOption("--lambda-ratio", 0), d.lambdaRatio)
     .option("--lambda-balance <x>", "weight of the router balance loss", floatOption("--lambda-balance", 0), d.lambdaBalance)
+    .option("--student <dir>", "start the student from this model folder's UNet instead of the teacher's, e.g. a model pruned at a larger budget, to prune in stages (the teacher stays the distillation target; ours, not in the paper)")
     .option("--seed <n>", "random seed", intOption("--seed", 0), d.seed)
     .option("--holdout <n>", "keep the last n training images out of training: the validation split for choosing hyperparameters (alter eval --reference validation)", intOption("--holdout", 0), d.holdout)
     .option("--checkpoint-every <n>", "steps between checkpoints", intOption("--checkpoint-every"), d.checkpointEvery)
     .option("--resume", "continue the run in --out from its checkpoint")
     .action(async (o: Record<string, unknown>) => {
       const teacher = loadModelFolder(existingDir("--teacher", o.teacher as string));
+      const studentInit = o.student === undefined ? undefined : loadModelFolder(existingDir("--student", o.student as string));
       const data = loadImageDataset(o.data as string | undefined, { channels: teacher.unet.config.in_channels as 1 | 3 });
       const settings: PruneSettings = {
         ...d,
@@ -66,10 +68,10 @@ export function registerPrune(program: Command): void {
         lrHyper: o.lrHyper as number, hyperLrSchedule: o.lrHyperSchedule as PruneSettings["hyperLrSchedule"], noiseAnneal: o.noiseAnneal as number, noiseFreeTail: o.noiseFreeTail as number, calibrateAtFreeze: Boolean(o.calibrateAtFreeze), calibrateObjective: o.calibrateObjective as CalibrationObjective, fitBudget: o.fitBudget !== false, remaskAtFreeze: Boolean(o.remaskAtFreeze), warmupSteps: o.warmup as number, lambdaDenoise: o.lambdaDenoise as number,
         lambdaOutput: o.lambdaOutput as number, lambdaFeature: o.lambdaFeature as number, lambdaFeatureAfterFreeze: (o.lambdaFeatureAfterFreeze as number | undefined) ?? null, normalizeFeatures: Boolean(o.normalizeFeatures),
         distillWeighting: o.distillWeighting as DistillWeighting, focusSteps: o.focusSteps as number, focusFraction: o.focusFraction as number,
-        lambdaRatio: o.lambdaRatio as number, lambdaBalance: o.lambdaBalance as number, seed: o.seed as number,
+        lambdaRatio: o.lambdaRatio as number, lambdaBalance: o.lambdaBalance as number, studentInit: (o.student as string | undefined) ?? null, seed: o.seed as number,
         checkpointEvery: o.checkpointEvery as number, holdout: o.holdout as number,
       };
-      const result = await trainPruned({ teacher, data, outDir: o.out as string, settings, resume: Boolean(o.resume) });
+      const result = await trainPruned({ teacher, data, outDir: o.out as string, settings, studentInit, resume: Boolean(o.resume) });
       const p = result.plan;
       process.stderr.write(
         `alter: ${result.interrupted ? "stopped" : "finished"} at step ${result.step}; kept ${(p.realised_ratio * 100).toFixed(1)}% of the UNet's MACs ` +
