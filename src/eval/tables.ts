@@ -64,7 +64,7 @@ const isPlan = (r: EvalRow, method: string, ratio: number, experts: number | und
 const TRAINING_DEPARTURES = ["distill_weighting", "loss_weights", "student_init"] as const;
 /** Two rows whose training departed from the paper's in the same ways (calibration aside). */
 const sameTraining = (a: EvalRow, b: EvalRow): boolean => TRAINING_DEPARTURES.every((key) => a[key] === b[key]);
-/** A pruned row trained as the paper does (learned router, unweighted distillation, the default loss weights). */
+/** A pruned row trained as the paper does (learned router, unweighted distillation, the default loss weights, a student started from the teacher). */
 const asPaper = (r: EvalRow): boolean => r.alter && r.calibration === undefined && TRAINING_DEPARTURES.every((key) => r[key] === undefined);
 /** Such a row of this method, budget and size. */
 const isAlter = (r: EvalRow, ratio: number, experts = 10, method = "alter"): boolean => asPaper(r) && isPlan(r, method, ratio, experts);
