@@ -258,13 +258,17 @@ function oneHotRouting(ids: Int32Array, experts: number): Tensor {
   return out;
 }
 
+/** The keys of either record whose values differ (compared as JSON). */
+function differingKeys(a: Record<string, unknown>, b: Record<string, unknown>): string[] {
+  return Object.keys({ ...a, ...b }).filter((k) => JSON.stringify(a[k]) !== JSON.stringify(b[k]));
+}
+
 /** The UNet the student is copied from: the teacher's, or settings.studentInit's (same architecture). */
 function startingUNet(run: PruneRun, teacherUnet: UNet2DConditionModel): UNet2DConditionModel {
   const dir = run.settings.studentInit;
   if (dir === null) return teacherUnet;
   if (run.studentInit === undefined) throw new PruneError(`--student ${dir}: the folder was named but not loaded`);
-  const want = teacherUnet.config as unknown as Record<string, unknown>, got = run.studentInit.unet.config as unknown as Record<string, unknown>;
-  const differ = Object.keys({ ...want, ...got }).filter((k) => JSON.stringify(want[k]) !== JSON.stringify(got[k]));
+  const differ = differingKeys(teacherUnet.config as unknown as Record<string, unknown>, run.studentInit.unet.config as unknown as Record<string, unknown>);
   if (differ.length > 0) {
     throw new PruneError(`--student ${dir}: its UNet config differs from the teacher's in ${differ.join(", ")}; the student must be a copy of the teacher's architecture (e.g. a model alter prune made from this teacher)`);
   }
@@ -372,7 +376,7 @@ export async function trainPruned(run: PruneRun): Promise<PruneResult> {
     // one feature weight throughout and the teacher's weights as the student's start.
     const saved = Object.assign({}, s, { hyperLrSchedule: "constant", noiseAnneal: 0, noiseFreeTail: 0, unetLrSchedule: "constant", emaDecay: 0, calibrateAtFreeze: false, calibrateObjective: "relative", fitBudget: false, remaskAtFreeze: false, distillWeighting: "uniform", focusSteps: 0, focusFraction: 1, lambdaFeatureAfterFreeze: null, studentInit: null }, state.settings, { steps: 0 });
     const now: Record<string, unknown> = { ...s, steps: 0 }, then: Record<string, unknown> = saved;
-    const differ = Object.keys({ ...now, ...then }).filter((k) => JSON.stringify(now[k]) !== JSON.stringify(then[k]));
+    const differ = differingKeys(now, then);
     if (differ.length > 0) {
       const listed = differ.map((k) => `${k} ${JSON.stringify(then[k])} in the checkpoint, ${JSON.stringify(now[k])} now`).join("; ");
       throw new PruneError(`${ckpt.path}: the checkpoint was made with different settings (${listed}); resume with the original flags (only --steps may change) or use a new --out folder`);
