@@ -268,6 +268,11 @@ function startingUNet(run: PruneRun, teacherUnet: UNet2DConditionModel): UNet2DC
   const dir = run.settings.studentInit;
   if (dir === null) return teacherUnet;
   if (run.studentInit === undefined) throw new PruneError(`--student ${dir}: the folder was named but not loaded`);
+  // A paused run leaves a loadable model behind; starting the next stage from it would silently prune a half-trained UNet.
+  const training = run.studentInit.index.alter_training as { finished?: unknown; step?: unknown } | undefined;
+  if (training?.finished === false) {
+    throw new PruneError(`--student ${dir}: that run stopped at step ${String(training.step)} before its last step (model_index.json says finished: false); finish it first (its alter prune command again, plus --resume), then start this stage`);
+  }
   const differ = differingKeys(teacherUnet.config as unknown as Record<string, unknown>, run.studentInit.unet.config as unknown as Record<string, unknown>);
   if (differ.length > 0) {
     throw new PruneError(`--student ${dir}: its UNet config differs from the teacher's in ${differ.join(", ")}; the student must be a copy of the teacher's architecture (e.g. a model alter prune made from this teacher)`);
@@ -297,6 +302,7 @@ export async function trainPruned(run: PruneRun): Promise<PruneResult> {
   if (teacher.classEmbedder === null) throw new PruneError("the teacher folder has no class_embedder/; alter prune needs a class-conditional teacher");
   const embedder = teacher.classEmbedder;
   embedder.requiresGrad(false);
+  const startFrom = startingUNet(run, teacher.unet); // checked before anything is written to outDir
   mkdirSync(outDir, { recursive: true });
   const checkpointPath = join(outDir, "checkpoint.safetensors");
   const log = new JsonlLog(join(outDir, "train_log.jsonl"));
@@ -310,7 +316,7 @@ export async function trainPruned(run: PruneRun): Promise<PruneResult> {
   const focusGrid = s.focusSteps > 0 ? samplingGrid(teacher.schedulerConfig, s.focusSteps) : null;
 
   const teacherUnet = teacher.unet.requiresGrad(false).eval();
-  const student: UNet2DConditionModel = cloneUNet(startingUNet(run, teacherUnet)).train();
+  const student: UNet2DConditionModel = cloneUNet(startFrom).train();
   const size = student.config.sample_size;
   const macs = student.countMacs(size, size, embedder.config.num_tokens);
   const layers: PrunableLayer[] = prunableLayers(student, macs);

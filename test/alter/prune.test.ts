@@ -5,7 +5,7 @@
  */
 import { describe, test } from "node:test";
 import assert from "node:assert/strict";
-import { existsSync, mkdtempSync, readFileSync } from "node:fs";
+import { cpSync, existsSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { spawnSync } from "node:child_process";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -344,6 +344,16 @@ describe("alter prune (tiny end to end)", () => {
     await assert.rejects(
       trainPruned({ teacher: loadModelFolder(teacherDir), data, outDir: stage2Dir, settings: { ...stage2, steps: 5, studentInit: null }, resume: true, silent: true }),
       /different settings \(studentInit ".*" in the checkpoint, null now\)/,
+    );
+    // A paused stage (model_index.json: finished false) is refused: the next stage would start from a half-trained UNet.
+    const pausedDir = mkdtempSync(join(tmpdir(), "alter-paused-"));
+    cpSync(outDir, pausedDir, { recursive: true });
+    const index = JSON.parse(readFileSync(join(pausedDir, "model_index.json"), "utf8"));
+    assert.equal(index.alter_training.finished, true, "the stage-1 run did not record finishing: the test shows nothing");
+    writeFileSync(join(pausedDir, "model_index.json"), JSON.stringify({ ...index, alter_training: { ...index.alter_training, step: 2, finished: false } }));
+    await assert.rejects(
+      trainPruned({ teacher: loadModelFolder(teacherDir), data, outDir: mkdtempSync(join(tmpdir(), "alter-prune-")), settings: { ...stage2, studentInit: pausedDir }, studentInit: loadModelFolder(pausedDir), silent: true }),
+      /--student .*: that run stopped at step 2 before its last step .*plus --resume/,
     );
     const otherDir = mkdtempSync(join(tmpdir(), "alter-other-"));
     await trainTeacher({ config: { ...config, block_out_channels: [8, 8] }, data, outDir: otherDir, settings: { ...DEFAULT_TEACHER_SETTINGS, steps: 1, batchSize: 2, checkpointEvery: 1 }, silent: true });
