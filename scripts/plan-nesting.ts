@@ -10,15 +10,23 @@
  * nothing and drops exactly the difference between the kept shares. Reads only the two alter_plan.json files.
  */
 import { join } from "node:path";
-import { maskAt, readPlan, type AlterPlan } from "../src/alter/plan.js";
+import { maskAt, PlanError, readPlan, type AlterPlan } from "../src/alter/plan.js";
 
 const [parentDir, childDir] = process.argv.slice(2);
 if (parentDir === undefined || childDir === undefined) {
   process.stderr.write("usage: node --import tsx scripts/plan-nesting.ts PARENT_DIR CHILD_DIR (two model folders with alter_plan.json)\n");
   process.exit(2);
 }
-const parent = readPlan(join(parentDir, "alter_plan.json"));
-const child = readPlan(join(childDir, "alter_plan.json"));
+function planOf(dir: string): AlterPlan {
+  try {
+    return readPlan(join(dir, "alter_plan.json"));
+  } catch (err) {
+    if (!(err instanceof PlanError)) throw err;
+    process.stderr.write(`${err.message}\n`);
+    process.exit(2);
+  }
+}
+const parent = planOf(parentDir), child = planOf(childDir);
 const sameLayers = parent.layers.length === child.layers.length && parent.layers.every((l, i) => l.name === child.layers[i]!.name);
 if (!sameLayers || parent.num_train_timesteps !== child.num_train_timesteps) {
   process.stderr.write(`${parentDir} and ${childDir}: the plans list different layers or timesteps; they are not plans of one UNet\n`);

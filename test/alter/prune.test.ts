@@ -327,7 +327,7 @@ describe("alter prune (tiny end to end)", () => {
     );
   });
 
-  test("--student starts the student from another model's UNet (pruning in stages); a resume must name it again; another architecture is refused", async () => {
+  test("--student starts the student from another model's UNet (pruning in stages); a resume must name it again; a paused stage and another architecture are refused", async () => {
     // Stage 2 prunes the stage-1 model (outDir) further, with a zero UNet rate so its weights stay where it started.
     const stage2Dir = mkdtempSync(join(tmpdir(), "alter-prune-stage2-"));
     const stage2 = { ...settings, ratio: 0.5, steps: 4, hyperSteps: 2, emaDecay: 0, lrUnet: 0, checkpointEvery: 4, studentInit: outDir };
@@ -345,16 +345,31 @@ describe("alter prune (tiny end to end)", () => {
       trainPruned({ teacher: loadModelFolder(teacherDir), data, outDir: stage2Dir, settings: { ...stage2, steps: 5, studentInit: null }, resume: true, silent: true }),
       /different settings \(studentInit ".*" in the checkpoint, null now\)/,
     );
+    // scripts/plan-nesting.ts: kept(parent) - kept(child) = dropped - revived (to its 3 printed decimals); a plan
+    // against itself revives and drops nothing.
+    const nesting = (parentDir: string, childDir: string) => {
+      const r = spawnSync(process.execPath, ["--import", "tsx", join(ROOT, "scripts", "plan-nesting.ts"), parentDir, childDir], { encoding: "utf8", cwd: ROOT });
+      assert.equal(r.status, 0, r.stderr);
+      const value = (label: string) => Number(new RegExp(`${label}[^0-9]*([0-9.]+)`).exec(r.stdout)?.[1]);
+      return { parent: value("parent"), child: value("child"), revived: value("revived"), dropped: value("dropped") };
+    };
+    const staged = nesting(outDir, stage2Dir);
+    assert.ok(Object.values(staged).every(Number.isFinite), JSON.stringify(staged));
+    assert.ok(Math.abs(staged.parent - staged.child - (staged.dropped - staged.revived)) <= 0.0021, JSON.stringify(staged));
+    const self = nesting(stage2Dir, stage2Dir);
+    assert.deepEqual([self.revived, self.dropped, self.parent], [0, 0, self.child]);
     // A paused stage (model_index.json: finished false) is refused: the next stage would start from a half-trained UNet.
     const pausedDir = mkdtempSync(join(tmpdir(), "alter-paused-"));
     cpSync(outDir, pausedDir, { recursive: true });
     const index = JSON.parse(readFileSync(join(pausedDir, "model_index.json"), "utf8"));
     assert.equal(index.alter_training.finished, true, "the stage-1 run did not record finishing: the test shows nothing");
     writeFileSync(join(pausedDir, "model_index.json"), JSON.stringify({ ...index, alter_training: { ...index.alter_training, step: 2, finished: false } }));
+    const refusedOut = join(mkdtempSync(join(tmpdir(), "alter-prune-")), "out");
     await assert.rejects(
-      trainPruned({ teacher: loadModelFolder(teacherDir), data, outDir: mkdtempSync(join(tmpdir(), "alter-prune-")), settings: { ...stage2, studentInit: pausedDir }, studentInit: loadModelFolder(pausedDir), silent: true }),
+      trainPruned({ teacher: loadModelFolder(teacherDir), data, outDir: refusedOut, settings: { ...stage2, studentInit: pausedDir }, studentInit: loadModelFolder(pausedDir), silent: true }),
       /--student .*: that run stopped at step 2 before its last step .*plus --resume/,
     );
+    assert.equal(existsSync(refusedOut), false, "the refused run created its --out folder");
     const otherDir = mkdtempSync(join(tmpdir(), "alter-other-"));
     await trainTeacher({ config: { ...config, block_out_channels: [8, 8] }, data, outDir: otherDir, settings: { ...DEFAULT_TEACHER_SETTINGS, steps: 1, batchSize: 2, checkpointEvery: 1 }, silent: true });
     await assert.rejects(
